@@ -1,0 +1,117 @@
+"""One boto3 session per set of credentials, one client per service.
+
+Credentials come from the settings' credentials file and profile without touching the
+process-wide environment (the dispatcher runs many executors side by side), and the region and
+endpoint apply to every client, CloudWatch Logs included.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from .settings import ExecutorSettings
+
+DEFAULT_REGION = "us-east-1"
+
+# Standard retry mode backs off with jitter on throttling, which SubmitJob-heavy accounts hit.
+_CLIENT_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, max_pool_connections=64)
+
+
+class AwsClients:
+    """Clients for one settings' credentials, region and endpoint; thread-safe and cached."""
+
+    def __init__(
+        self,
+        credentials_file: str = "",
+        profile: str = "",
+        region: str = "",
+        endpoint_url: str = "",
+    ) -> None:
+        core = botocore.session.Session()
+        if credentials_file and os.path.exists(os.path.expanduser(credentials_file)):
+            core.set_config_variable("credentials_file", os.path.expanduser(credentials_file))
+        if profile:
+            core.set_config_variable("profile", profile)
+        self.session = boto3.session.Session(botocore_session=core)
+        self.region = region or self.session.region_name or DEFAULT_REGION
+        self.endpoint_url = endpoint_url or None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=_CLIENT_CONFIG,
+                )
+            return self._clients[service]
+
+    def account_id(self) -> str:
+        """The account of the credentials (asked once)."""
+        if self._account is None:
+            self._account = str(self.client("sts").get_caller_identity()["Account"])
+        return self._account
+
+    def partition(self) -> str:
+        return self.session.get_partition_for_region(self.region)
+
+
+_cache: dict[tuple[str, str, str, str], AwsClients] = {}
+_cache_lock = threading.Lock()
+
+
+def clients_for(settings: ExecutorSettings) -> AwsClients:
+    """The process-wide clients for these settings (executors are rebuilt per task)."""
+    key = (settings.credentials, settings.profile, settings.region, settings.endpoint_url)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = AwsClients(*key)
+        return _cache[key]
+
+
+def explain_aws_error(exc: Exception, settings: ExecutorSettings) -> Exception | None:
+    """An error whose message says what to fix, for the AWS failures a user can fix; else None."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        ProfileNotFound,
+    )
+
+    from .errors import AwsSetupError
+
+    if isinstance(exc, EndpointConnectionError):
+        where = settings.endpoint_url or f"AWS in region '{settings.region or DEFAULT_REGION}'"
+        return AwsSetupError(
+            f"Cannot reach {where} ({exc}). Check 'endpoint_url' and 'region', and the network; "
+            "for the local stack run 'eventbatch local up'."
+        )
+    if isinstance(exc, (NoCredentialsError, ProfileNotFound)):
+        return AwsSetupError(
+            f"No usable AWS credentials ({exc}). Set 'credentials' (a credentials file) and "
+            "'profile' in [executors.awsbatch], or configure the default credential chain."
+        )
+    if isinstance(exc, NoRegionError):
+        return AwsSetupError(f"No AWS region ({exc}). Set 'region' in [executors.awsbatch].")
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        operation = getattr(exc, "operation_name", "an AWS call")
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return AwsSetupError(
+                f"{operation} was denied ({code}: {error.get('Message')}). Grant the executor's "
+                "credentials the permissions listed in iam/executor-policy.json."
+            )
+        return AwsSetupError(f"{operation} failed ({code}: {error.get('Message')}).")
+    return None

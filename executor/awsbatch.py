@@ -1,0 +1,303 @@
+"""Covalent's ``awsbatch`` executor: electrons run on AWS Batch, completion arrives as an event.
+
+One electron, in order (each step in its own module):
+
+1. ``storage``   cloudpickle (function, args, kwargs) to S3
+2. ``registry``  the runtime image, found in ECR by its content tag or built and pushed once
+3. ``workflow``  StartExecution of the state machine (named from dispatch and node: idempotent),
+                 which registers or reuses the job definition and submits the Batch job
+4. ``markers``   await the marker the Lambda writes when the EventBridge event arrives
+5. ``storage``   the result and the task's stdout/stderr back to Covalent
+
+Instance attributes are plain values (Covalent rebuilds executors from ``to_dict()``); AWS clients
+and the marker watcher live at process level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from dataclasses import fields
+from typing import Any
+
+import cloudpickle
+from covalent._shared_files.config import get_config
+from covalent._shared_files.exceptions import TaskCancelledError, TaskRuntimeError
+from covalent.executor.base import AsyncBaseExecutor
+
+from . import registry, storage, workflow
+from .aws import AwsClients, clients_for, explain_aws_error
+from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
+from .image import ImageSpec, default_base_image
+from .layout import TaskLocation
+from .markers import watcher
+from .outcome import describe_failure
+from .settings import ExecutorSettings
+
+EXECUTOR_PLUGIN_NAME = "AWSBatchExecutor"
+_EXECUTOR_PLUGIN_DEFAULTS = ExecutorSettings().to_config()
+
+log = logging.getLogger(__name__)
+
+# Extra time, past every attempt's time limit, that a job may wait for compute capacity before
+# the executor reports it instead of waiting on.
+QUEUE_ALLOWANCE_S = 3600
+
+_image_uris: dict[tuple[str, str, str], str] = {}
+_checked_buckets: set[tuple[int, str]] = set()
+
+
+class AWSBatchExecutor(AsyncBaseExecutor):
+    """Run electrons on AWS Batch, through a Step Functions state machine.
+
+    Every argument is optional: ``None`` means "take it from the [executors.awsbatch] section
+    of covalent.conf", and then from the default. Units: ``memory`` in GiB, ``time_limit``
+    and ``poll_freq`` in seconds.
+
+    Args:
+        credentials: Path to an AWS shared credentials file.
+        profile: Named profile in that file (or in ~/.aws/config).
+        s3_bucket_name: Bucket for task payloads, results and completion markers.
+        ecr_repo_name: ECR repository of the runtime image.
+        batch_job_definition_name: Prefix of the job definitions (a content hash follows it).
+        batch_queue: Batch job queue the tasks are submitted to.
+        batch_execution_role_name: IAM role Batch uses to pull the image and write logs.
+        batch_job_role_name: IAM role the task itself runs with.
+        batch_job_log_group_name: CloudWatch Logs group of the containers' output.
+        vcpu: vCPUs per task (whole numbers on EC2; 0.25 to 16 on Fargate).
+        memory: Memory per task, in GiB.
+        num_gpus: GPUs per task (EC2 only).
+        retry_attempts: Attempts per job, 1 to 10; a task that raises is not retried unless
+            ``retry_user_errors`` is set.
+        time_limit: Seconds one attempt may run, at least 60.
+        cache_dir: Local folder for payload files and image build contexts.
+        poll_freq: Seconds between the slow checks for a completion event that got lost.
+        region: AWS region (default: the profile's region, else us-east-1).
+        state_machine_name: Name of the deployed state machine.
+        s3_prefix: Key prefix of everything written to the bucket.
+        base_image: Base of the runtime image (default python:X.Y-slim, X.Y of the dispatch).
+        extra_pip_packages: Packages (list, or comma-separated) added to the runtime image.
+        container_image_uri: A prebuilt runtime image; skips building entirely.
+        platform: "EC2" or "FARGATE".
+        endpoint_url: AWS endpoint override (the local stack).
+        registry_endpoint: host:port of the registry images are pushed to instead of ECR's
+            (the local stack).
+        marker_interval: Seconds between listings of a dispatch's completion markers.
+        retry_user_errors: Retry a task whose own code failed, too.
+    """
+
+    def __init__(
+        self,
+        credentials: str | None = None,
+        profile: str | None = None,
+        s3_bucket_name: str | None = None,
+        ecr_repo_name: str | None = None,
+        batch_job_definition_name: str | None = None,
+        batch_queue: str | None = None,
+        batch_execution_role_name: str | None = None,
+        batch_job_role_name: str | None = None,
+        batch_job_log_group_name: str | None = None,
+        vcpu: float | None = None,
+        memory: float | None = None,
+        num_gpus: int | None = None,
+        retry_attempts: int | None = None,
+        time_limit: int | None = None,
+        cache_dir: str | None = None,
+        poll_freq: float | None = None,
+        region: str | None = None,
+        state_machine_name: str | None = None,
+        s3_prefix: str | None = None,
+        base_image: str | None = None,
+        extra_pip_packages: list[str] | str | None = None,
+        container_image_uri: str | None = None,
+        platform: str | None = None,
+        endpoint_url: str | None = None,
+        registry_endpoint: str | None = None,
+        marker_interval: float | None = None,
+        retry_user_errors: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        settings = ExecutorSettings.resolve(arguments, _config_section())
+        base_kwargs = {k: v for k, v in kwargs.items() if k in ("log_stdout", "log_stderr")}
+        super().__init__(**base_kwargs)
+        for name, value in settings.to_config().items():
+            setattr(self, name, value)
+
+    @property
+    def settings(self) -> ExecutorSettings:
+        values = {f.name: getattr(self, f.name) for f in fields(ExecutorSettings)}
+        return ExecutorSettings.resolve(values)
+
+    async def run(
+        self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
+    ) -> Any:
+        settings = self.settings
+        clients = clients_for(settings)
+        location = TaskLocation(
+            settings.s3_bucket_name,
+            settings.s3_prefix,
+            task_metadata["dispatch_id"],
+            int(task_metadata["node_id"]),
+        )
+        if await self.get_cancel_requested():
+            raise TaskCancelledError("Cancelled before submission: nothing was sent to AWS.")
+        try:
+            versions = await self.get_version_info()
+            prepared = await asyncio.to_thread(_prepare, settings, clients, versions)
+            await asyncio.to_thread(
+                storage.upload_task,
+                clients,
+                location.bucket,
+                location.task_key,
+                (function, args, kwargs),
+                settings.cache_dir,
+            )
+            if await self.get_cancel_requested():
+                raise TaskCancelledError("Cancelled before submission: no job was submitted.")
+            payload = workflow.execution_input(settings, location, prepared.job_definition)
+            execution = await asyncio.to_thread(
+                workflow.start_execution,
+                clients,
+                prepared.state_machine_arn,
+                location.execution_name,
+                payload,
+            )
+            await self.set_job_handle({"execution_arn": execution.arn})
+            marker = await self._await_marker(settings, clients, location, execution, prepared)
+            return await asyncio.to_thread(self._collect, settings, clients, location, marker)
+        except EventBatchError as exc:
+            self._fail(str(exc))
+        except Exception as exc:
+            explained = explain_aws_error(exc, settings)
+            if explained is None:
+                raise
+            self._fail(str(explained))
+
+    def _fail(self, message: str) -> None:
+        print(message, file=self._task_stderr)
+        raise TaskRuntimeError(message)
+
+    async def _await_marker(
+        self,
+        settings: ExecutorSettings,
+        clients: AwsClients,
+        location: TaskLocation,
+        execution: workflow.Execution,
+        prepared: _Prepared,
+    ) -> dict[str, Any]:
+        future = watcher().watch(
+            clients,
+            location.bucket,
+            location.markers_prefix,
+            location.marker_key,
+            execution.arn,
+            prepared.state_machine_arn,
+            settings.marker_interval,
+            settings.poll_freq,
+        )
+        deadline = settings.retry_attempts * (settings.time_limit + 60) + QUEUE_ALLOWANCE_S
+        try:
+            return dict(await asyncio.wait_for(asyncio.wrap_future(future), timeout=deadline))
+        except asyncio.TimeoutError:
+            raise WaitTimeoutError(
+                f"No completion for execution {execution.arn} after {deadline} s "
+                f"({settings.retry_attempts} attempts of at most {settings.time_limit} s, plus "
+                f"{QUEUE_ALLOWANCE_S} s waiting for capacity). Check that queue "
+                f"'{settings.batch_queue}' has a VALID, ENABLED compute environment with room "
+                "for the task's vcpu/memory/num_gpus."
+            ) from None
+        finally:
+            watcher().forget(future)
+
+    def _collect(
+        self,
+        settings: ExecutorSettings,
+        clients: AwsClients,
+        location: TaskLocation,
+        marker: dict[str, Any],
+    ) -> Any:
+        io = storage.read_json(clients, location.bucket, location.io_key) or {}
+        self._task_stdout.write(io.get("stdout", ""))
+        self._task_stderr.write(io.get("stderr", ""))
+        if marker.get("status") == "SUCCEEDED" and not io.get("exception"):
+            return storage.download_result(
+                clients, location.bucket, location.result_key, settings.cache_dir
+            )
+        raise TaskFailedError(describe_failure(marker, io))
+
+    async def cancel(self, task_metadata: dict[str, Any], job_handle: Any) -> bool:
+        from .cancel import cancel_execution
+
+        handle = json.loads(job_handle) if isinstance(job_handle, str) else job_handle
+        if not handle or not handle.get("execution_arn"):
+            return False
+        return await asyncio.to_thread(
+            cancel_execution, clients_for(self.settings), handle["execution_arn"]
+        )
+
+
+class _Prepared:
+    """What every task of a settings/version combination shares, found once per process."""
+
+    def __init__(self, state_machine_arn: str, job_definition: dict[str, Any]) -> None:
+        self.state_machine_arn = state_machine_arn
+        self.job_definition = job_definition
+
+
+def _prepare(settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]) -> _Prepared:
+    if (id(clients), settings.s3_bucket_name) not in _checked_buckets:
+        storage.check_bucket(clients, settings.s3_bucket_name)
+        _checked_buckets.add((id(clients), settings.s3_bucket_name))
+    image_uri = settings.container_image_uri or _runtime_image(settings, clients, versions)
+    partition, account = clients.partition(), clients.account_id()
+    from statemachine.deploy import state_machine_arn
+
+    return _Prepared(
+        state_machine_arn(partition, clients.region, account, settings.state_machine_name),
+        workflow.job_definition(settings, image_uri, partition, account, clients.region),
+    )
+
+
+def _runtime_image(
+    settings: ExecutorSettings,
+    clients: AwsClients,
+    versions: dict[str, Any],
+    progress: registry.ProgressFn | None = None,
+) -> str:
+    python = ".".join(str(versions.get("python") or sys.version).split(".")[:2])
+    covalent = str(versions.get("covalent") or _installed_covalent())
+    spec = ImageSpec(
+        base_image=settings.base_image or default_base_image(python),
+        python_version=python,
+        covalent_version=covalent,
+        cloudpickle_version=cloudpickle.__version__,
+        extra_packages=settings.extra_pip_packages,
+    )
+    key = (spec.tag, settings.ecr_repo_name, settings.registry_endpoint)
+    if key not in _image_uris:
+        _image_uris[key] = registry.ensure_image(
+            clients,
+            spec,
+            settings.ecr_repo_name,
+            settings.cache_dir,
+            settings.registry_endpoint,
+            progress,
+        )
+    return _image_uris[key]
+
+
+def _installed_covalent() -> str:
+    from importlib.metadata import version
+
+    return version("covalent")
+
+
+def _config_section() -> dict[str, Any]:
+    try:
+        section = get_config("executors.awsbatch")
+    except KeyError:
+        return {}
+    return dict(section) if isinstance(section, dict) else {}

@@ -1,0 +1,45 @@
+"""Exceptions of the executor, each saying what failed, which setting or resource, and the fix.
+
+Every message is meant to be read by a Covalent user in the electron's error: it names the
+`[executors.awsbatch]` key (or the AWS resource) involved and how to put it right. AWS error codes
+are kept in the text so that they can be searched for.
+"""
+
+from __future__ import annotations
+
+
+class EventBatchError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidSettingError(EventBatchError, ValueError):
+    """A setting has a value AWS Batch (or this executor) cannot use."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        super().__init__(
+            f"Invalid executor setting {key}={value!r}: {allowed}. "
+            f"Set '{key}' in the [executors.awsbatch] section of covalent.conf "
+            "or pass it to AWSBatchExecutor(...)."
+        )
+
+
+class AwsSetupError(EventBatchError):
+    """An AWS resource the executor needs is missing, unreachable or not allowed."""
+
+
+class TaskSerializationError(EventBatchError):
+    """The task's function or arguments cannot be pickled for the Batch container."""
+
+
+class ImageError(EventBatchError):
+    """The runtime image could not be built or pushed."""
+
+
+class TaskFailedError(EventBatchError):
+    """The task ran (or was meant to run) on AWS Batch and did not succeed."""
+
+
+class WaitTimeoutError(EventBatchError):
+    """The executor stopped waiting for a task's completion marker."""

@@ -1,0 +1,42 @@
+"""The moto server process of the local stack: ``python -m executor.local.motoserver PORT``.
+
+Runs moto in-process with Step Functions execution enabled and the compatibility patch applied,
+Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+
+def serve(port: int) -> None:
+    # Read by moto at call time: the interpreter's own clients and the job containers use them.
+    os.environ["MOTO_PORT"] = str(port)
+    os.environ.setdefault("MOTO_DOCKER_NETWORK_MODE", "host")
+    from moto.core.config import default_user_config
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    from executor.local import moto_compat
+
+    if not moto_compat.apply():
+        print(
+            f"warning: moto is not {moto_compat.PATCHED_MOTO_VERSION}; the Step Functions "
+            "compatibility patch was not applied",
+            file=sys.stderr,
+        )
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    print(f"moto server listening on 127.0.0.1:{port}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

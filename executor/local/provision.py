@@ -1,0 +1,163 @@
+"""Create the AWS resources of the control plane on the local stack, idempotently.
+
+On AWS the same resources come from the CloudFormation template (``eventbatch deploy``); here they
+are made with plain API calls against moto. The one difference in shape: moto's EventBridge cannot
+invoke a Lambda, so the rules target an SQS queue that the relay drains into the Chalice handler.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from statemachine.deploy import ensure_state_machine
+
+from ..aws import AwsClients
+from ..settings import ExecutorSettings
+
+EVENTS_QUEUE = "covalent-eventbatch-events"
+TASK_RULE = "covalent-eventbatch-task-finished"
+EXECUTION_RULE = "covalent-eventbatch-execution-status"
+STATE_MACHINE_ROLE = "CovalentEventBatchStateMachineRole"
+_ASSUME = {
+    "ecs-tasks": "ecs-tasks.amazonaws.com",
+    "states": "states.amazonaws.com",
+    "batch": "batch.amazonaws.com",
+}
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    state_machine_arn: str
+    queue_url: str
+    actions: list[str]
+
+
+def _ignore(codes: tuple[str, ...], call: Any, **kwargs: Any) -> bool:
+    """Run call; True when it created something, False when it already existed."""
+    try:
+        call(**kwargs)
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in codes:
+            return False
+        raise
+
+
+def _role(clients: AwsClients, name: str, service: str) -> str:
+    iam = clients.client("iam")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    _ignore(
+        ("EntityAlreadyExists",),
+        iam.create_role,
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(policy),
+    )
+    return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+
+
+def provision(clients: AwsClients, settings: ExecutorSettings) -> Provisioned:
+    actions: list[str] = []
+    region = clients.region
+
+    def did(created: bool, what: str) -> None:
+        actions.append(f"{'created' if created else 'exists '} {what}")
+
+    s3 = clients.client("s3")
+    bucket_args: dict[str, Any] = {"Bucket": settings.s3_bucket_name}
+    if region != "us-east-1":
+        bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    did(
+        _ignore(("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), s3.create_bucket, **bucket_args),
+        f"bucket {settings.s3_bucket_name}",
+    )
+    did(
+        _ignore(
+            ("RepositoryAlreadyExistsException",),
+            clients.client("ecr").create_repository,
+            repositoryName=settings.ecr_repo_name,
+        ),
+        f"ECR repository {settings.ecr_repo_name}",
+    )
+    did(
+        _ignore(
+            ("ResourceAlreadyExistsException",),
+            clients.client("logs").create_log_group,
+            logGroupName=settings.batch_job_log_group_name,
+        ),
+        f"log group {settings.batch_job_log_group_name}",
+    )
+    _role(clients, settings.batch_job_role_name, _ASSUME["ecs-tasks"])
+    _role(clients, settings.batch_execution_role_name, _ASSUME["ecs-tasks"])
+    service_role = _role(clients, "CovalentEventBatchServiceRole", _ASSUME["batch"])
+    sfn_role = _role(clients, STATE_MACHINE_ROLE, _ASSUME["states"])
+    actions.append("exists  IAM roles (job, execution, Batch service, state machine)")
+
+    batch = clients.client("batch")
+    environment = f"{settings.batch_queue}-env"
+    if not batch.describe_compute_environments(computeEnvironments=[environment])[
+        "computeEnvironments"
+    ]:
+        # UNMANAGED: moto runs each job as a local Docker container, no EC2 needed.
+        batch.create_compute_environment(
+            computeEnvironmentName=environment,
+            type="UNMANAGED",
+            state="ENABLED",
+            serviceRole=service_role,
+        )
+        did(True, f"Batch compute environment {environment}")
+    if not batch.describe_job_queues(jobQueues=[settings.batch_queue])["jobQueues"]:
+        batch.create_job_queue(
+            jobQueueName=settings.batch_queue,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
+        )
+        did(True, f"Batch job queue {settings.batch_queue}")
+    else:
+        did(False, f"Batch job queue {settings.batch_queue}")
+
+    arn, what = ensure_state_machine(
+        clients.client("stepfunctions"),
+        settings.state_machine_name,
+        sfn_role,
+        clients.partition(),
+        region,
+        clients.account_id(),
+    )
+    actions.append(f"{what:7} state machine {settings.state_machine_name}")
+
+    queue_url = _event_rules(clients, arn)
+    actions.append(f"exists  EventBridge rules -> SQS {EVENTS_QUEUE} -> relay -> Chalice handler")
+    return Provisioned(state_machine_arn=arn, queue_url=queue_url, actions=actions)
+
+
+def _event_rules(clients: AwsClients, state_machine_arn: str) -> str:
+    sqs, events = clients.client("sqs"), clients.client("events")
+    queue_url = sqs.create_queue(
+        QueueName=EVENTS_QUEUE, Attributes={"VisibilityTimeout": "30"}
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    patterns = {
+        TASK_RULE: {"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE]},
+        EXECUTION_RULE: {
+            "source": ["aws.states"],
+            "detail-type": ["Step Functions Execution Status Change"],
+            "detail": {"stateMachineArn": [state_machine_arn]},
+        },
+    }
+    for name, pattern in patterns.items():
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "relay-queue", "Arn": queue_arn}])
+    return str(queue_url)

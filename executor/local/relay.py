@@ -1,0 +1,92 @@
+"""The relay: EventBridge's stand-in for invoking the Lambda, on the local stack.
+
+moto's EventBridge cannot target a Lambda, so its rules send events to an SQS queue; this process
+long-polls that queue and calls the Chalice handler with each event, exactly as Lambda would
+(the same deployed code, an event dict and a context). Like Lambda's asynchronous invocation, a
+handler that raises leaves the message on the queue, to come back after the visibility timeout.
+
+Run as ``python -m executor.local.relay QUEUE_URL`` with AWS_ENDPOINT_URL pointing at moto.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+log = logging.getLogger("eventbatch.relay")
+
+
+class LambdaContext:
+    """The attributes a Lambda context has that Chalice handlers read."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 128
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local-relay"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _handlers() -> dict[str, Any]:
+    # The repository root's app.py is the entry point Chalice packages; use it when present.
+    root = Path(__file__).resolve().parents[2]
+    if (root / "app.py").exists() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        import app
+    except ImportError:
+        from chalice_app import app
+
+    return {
+        "aws.states": app.on_execution_status,
+        "*": app.on_task_finished,
+    }
+
+
+def deliver(message_body: str, handlers: dict[str, Any], account: str) -> Any:
+    event = json.loads(message_body)
+    # moto's SQS target drops the envelope's "account", which EventBridge always sets.
+    event.setdefault("account", account)
+    handler = handlers.get(event.get("source"), handlers["*"])
+    return handler(event, LambdaContext(getattr(handler, "__name__", "handler")))
+
+
+def relay(queue_url: str, stop: threading.Event) -> None:
+    sqs = boto3.client("sqs")
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    handlers = _handlers()
+    while not stop.is_set():
+        received = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5
+        )
+        for message in received.get("Messages", []):
+            try:
+                result = deliver(message["Body"], handlers, account)
+            except Exception:
+                log.exception("handler failed; the event stays queued for a retry")
+                continue
+            log.info("delivered: %s", result)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    relay(sys.argv[1], stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Await completion markers for every task of this process at a cost that does not grow with them.
+
+One background thread serves all executors in the process (Covalent builds one executor per
+task). Each tick it lists each dispatch's marker prefix once, whatever the number of tasks in
+flight, and resolves the waiters whose marker appeared. A slower sweep catches lost events: it
+lists the state machine's RUNNING executions once, and a task whose execution is no longer running,
+stopped more than a grace period ago and still has no marker gets its marker from
+DescribeExecution, written with the same write-once rule the Lambda uses.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aws import AwsClients
+
+log = logging.getLogger(__name__)
+
+# An execution that stopped this long ago without a marker lost its event.
+LOST_EVENT_GRACE_S = 30.0
+
+
+@dataclass
+class _Wait:
+    clients: AwsClients
+    bucket: str
+    markers_prefix: str
+    key: str
+    execution_arn: str
+    state_machine_arn: str
+    interval: float
+    sweep_interval: float
+    future: Future = field(default_factory=Future)
+
+
+class MarkerWatcher:
+    """Resolves futures with the marker document once a task's marker exists."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._wake = threading.Event()
+        self._sleep = sleep or (lambda s: self._wake.wait(s))
+        self._lock = threading.Lock()
+        self._waits: list[_Wait] = []
+        self._thread: threading.Thread | None = None
+        self._last_sweep: dict[str, float] = {}
+        self.listings = 0  # marker listings made, for the benchmark and tests
+
+    def watch(
+        self,
+        clients: AwsClients,
+        bucket: str,
+        markers_prefix: str,
+        key: str,
+        execution_arn: str,
+        state_machine_arn: str,
+        interval: float,
+        sweep_interval: float,
+    ) -> Future:
+        wait = _Wait(
+            clients,
+            bucket,
+            markers_prefix,
+            key,
+            execution_arn,
+            state_machine_arn,
+            interval,
+            sweep_interval,
+        )
+        with self._lock:
+            self._waits.append(wait)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="eventbatch-markers", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+        return wait.future
+
+    def forget(self, future: Future) -> None:
+        with self._lock:
+            self._waits = [w for w in self._waits if w.future is not future]
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                waits = [w for w in self._waits if not w.future.done()]
+                self._waits = waits
+                if not waits:
+                    self._thread = None
+                    return
+            self._wake.clear()
+            self._tick(waits)
+            self._sleep(min(w.interval for w in waits))
+
+    def _tick(self, waits: list[_Wait]) -> None:
+        groups: dict[tuple[int, str, str], list[_Wait]] = {}
+        for w in waits:
+            groups.setdefault((id(w.clients), w.bucket, w.markers_prefix), []).append(w)
+        for group in groups.values():
+            try:
+                present = self._list(group[0])
+            except Exception as exc:  # keep serving the other dispatches; retried next tick
+                log.warning("listing markers under %s failed: %s", group[0].markers_prefix, exc)
+                continue
+            for w in group:
+                if w.key in present:
+                    self._resolve_from_s3(w)
+        self._sweep(waits)
+
+    def _list(self, w: _Wait) -> set[str]:
+        s3 = w.clients.client("s3")
+        keys: set[str] = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=w.bucket, Prefix=w.markers_prefix
+        ):
+            self.listings += 1
+            keys.update(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+    def _resolve_from_s3(self, w: _Wait) -> None:
+        try:
+            body = w.clients.client("s3").get_object(Bucket=w.bucket, Key=w.key)["Body"].read()
+            w.future.set_result(json.loads(body))
+        except Exception as exc:
+            log.warning("reading marker s3://%s/%s failed: %s", w.bucket, w.key, exc)
+
+    def _sweep(self, waits: list[_Wait]) -> None:
+        """The slow path for lost events: one RUNNING listing per state machine per interval."""
+        now = self._clock()
+        by_machine: dict[str, list[_Wait]] = {}
+        for w in waits:
+            if not w.future.done():
+                by_machine.setdefault(w.state_machine_arn, []).append(w)
+        for arn, group in by_machine.items():
+            if now - self._last_sweep.setdefault(arn, now) < group[0].sweep_interval:
+                continue
+            self._last_sweep[arn] = now
+            try:
+                running = self._running_executions(group[0].clients, arn)
+                for w in group:
+                    if w.execution_arn not in running:
+                        self._recover(w)
+            except Exception as exc:
+                log.warning("checking executions of %s failed: %s", arn, exc)
+
+    @staticmethod
+    def _running_executions(clients: AwsClients, state_machine_arn: str) -> set[str]:
+        sfn = clients.client("stepfunctions")
+        arns: set[str] = set()
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+        ):
+            arns.update(e["executionArn"] for e in page["executions"])
+        return arns
+
+    def _recover(self, w: _Wait) -> None:
+        from chalice_app.markers import write_once
+
+        described = w.clients.client("stepfunctions").describe_execution(
+            executionArn=w.execution_arn
+        )
+        status = described["status"]
+        stopped = described.get("stopDate")
+        if status == "RUNNING" or stopped is None:
+            return
+        age = datetime.datetime.now(datetime.timezone.utc) - stopped
+        if age.total_seconds() < LOST_EVENT_GRACE_S:
+            return  # the event may still be on its way
+        doc = {
+            "version": 1,
+            "status": status,
+            "source": "executor-fallback",
+            "execution_arn": w.execution_arn,
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+            "reason": described.get("cause") or described.get("error"),
+            "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        }
+        s3 = w.clients.client("s3")
+        location = {"Bucket": w.bucket, "Key": w.key}
+        if write_once(s3, location, doc):
+            log.warning("no completion event for %s: marker written from DescribeExecution", w.key)
+        self._resolve_from_s3(w)
+
+
+_watcher: MarkerWatcher | None = None
+_watcher_lock = threading.Lock()
+
+
+def watcher() -> MarkerWatcher:
+    """The process-wide watcher."""
+    global _watcher
+    with _watcher_lock:
+        if _watcher is None:
+            _watcher = MarkerWatcher()
+        return _watcher

@@ -1,0 +1,236 @@
+"""The executor's settings: one typed, validated object.
+
+Precedence, stated once: an argument given to ``AWSBatchExecutor(...)`` (anything but ``None``,
+so an explicit ``0`` or ``""`` wins) > the ``[executors.awsbatch]`` section of covalent.conf >
+the defaults below. Keys of the original AWS Batch plugin keep their names and meanings; the
+keys after them are additions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import InvalidSettingError
+
+PLATFORMS = ("EC2", "FARGATE")
+
+# Fargate accepts only these vCPU values, each with its own memory range in GiB (min, max, step).
+# https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+FARGATE_MEMORY_GIB: dict[float, tuple[float, float, float]] = {
+    0.25: (0.5, 2, 0.5),
+    0.5: (1, 4, 1),
+    1: (2, 8, 1),
+    2: (4, 16, 1),
+    4: (8, 30, 1),
+    8: (16, 60, 4),
+    16: (32, 120, 8),
+}
+
+# registry[:port]/repository[:tag][@digest], as Docker parses an image reference.
+_IMAGE_URI = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _default_credentials_file() -> str:
+    return os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(
+        os.path.expanduser("~"), ".aws", "credentials"
+    )
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Everything the executor reads from its arguments and covalent.conf.
+
+    Units: ``memory`` in GiB, ``time_limit`` and the intervals in seconds.
+    """
+
+    # --- the original plugin's keys -------------------------------------------------------
+    credentials: str = field(default_factory=_default_credentials_file)
+    profile: str = field(default_factory=lambda: os.environ.get("AWS_PROFILE", ""))
+    s3_bucket_name: str = "covalent-batch-job-resources"
+    ecr_repo_name: str = "covalent-batch-job-images"
+    batch_job_definition_name: str = "covalent-batch-jobs"
+    batch_queue: str = "covalent-batch-queue"
+    batch_execution_role_name: str = "ecsTaskExecutionRole"
+    batch_job_role_name: str = "CovalentBatchJobRole"
+    batch_job_log_group_name: str = "covalent-batch-job-logs"
+    vcpu: float = 2
+    memory: float = 3.75
+    num_gpus: int = 0
+    retry_attempts: int = 3
+    time_limit: int = 300
+    cache_dir: str = "/tmp/covalent"
+    # Seconds between the slow checks of Step Functions for a task whose marker is overdue.
+    poll_freq: float = 10
+    # --- additions --------------------------------------------------------------------------
+    region: str = ""
+    state_machine_name: str = "covalent-eventbatch"
+    s3_prefix: str = "covalent"
+    base_image: str = ""
+    extra_pip_packages: tuple[str, ...] = ()
+    container_image_uri: str = ""
+    platform: str = "EC2"
+    endpoint_url: str = ""
+    registry_endpoint: str = ""
+    marker_interval: float = 1.0
+    retry_user_errors: bool = False
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def resolve(
+        cls, arguments: Mapping[str, Any], config: Mapping[str, Any] | None = None
+    ) -> ExecutorSettings:
+        """Merge constructor arguments over covalent.conf values over defaults, then validate."""
+        config = config or {}
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name in known:
+            if arguments.get(name) is not None:
+                values[name] = arguments[name]
+            elif config.get(name) is not None:
+                values[name] = config[name]
+        unknown = sorted(k for k, v in arguments.items() if k not in known and v is not None)
+        if unknown:
+            raise InvalidSettingError(
+                unknown[0], arguments[unknown[0]], f"unknown setting; known: {', '.join(sorted(known))}"
+            )
+        if "extra_pip_packages" in values:
+            values["extra_pip_packages"] = _as_package_tuple(values["extra_pip_packages"])
+        for name in ("vcpu", "memory", "poll_freq", "marker_interval"):
+            if name in values:
+                values[name] = _as_number(name, values[name])
+        for name in ("num_gpus", "retry_attempts", "time_limit"):
+            if name in values:
+                values[name] = _as_int(name, values[name])
+        if "platform" in values and isinstance(values["platform"], str):
+            values["platform"] = values["platform"].upper()
+        return cls(**values)
+
+    def to_config(self) -> dict[str, Any]:
+        """The settings as covalent.conf holds them (TOML-friendly: no tuples, no None)."""
+        data = asdict(self)
+        data["extra_pip_packages"] = list(self.extra_pip_packages)
+        return data
+
+    @property
+    def memory_mib(self) -> int:
+        return int(round(self.memory * 1024))
+
+    @property
+    def vcpu_text(self) -> str:
+        """vCPUs as Batch's resourceRequirements expects them: '2', '0.25'."""
+        return str(int(self.vcpu)) if float(self.vcpu).is_integer() else str(self.vcpu)
+
+
+def _as_package_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [p.strip() for p in value.split(",")]
+    else:
+        items = [str(p).strip() for p in value]
+    return tuple(p for p in items if p)
+
+
+def _as_number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise InvalidSettingError(name, value, "a number is required")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidSettingError(name, value, "a number is required") from None
+    if not math.isfinite(number):
+        raise InvalidSettingError(name, value, "a finite number is required")
+    return number
+
+
+def _as_int(name: str, value: Any) -> int:
+    number = _as_number(name, value)
+    if not number.is_integer():
+        raise InvalidSettingError(name, value, "a whole number is required")
+    return int(number)
+
+
+def _validate(s: ExecutorSettings) -> None:
+    if s.platform not in PLATFORMS:
+        raise InvalidSettingError("platform", s.platform, f"allowed values: {', '.join(PLATFORMS)}")
+    if s.vcpu <= 0:
+        raise InvalidSettingError("vcpu", s.vcpu, "must be greater than 0")
+    if s.memory <= 0:
+        raise InvalidSettingError("memory", s.memory, "must be greater than 0 (GiB)")
+    if s.num_gpus < 0:
+        raise InvalidSettingError("num_gpus", s.num_gpus, "must be 0 or more")
+    if not 1 <= s.retry_attempts <= 10:
+        raise InvalidSettingError(
+            "retry_attempts", s.retry_attempts, "AWS Batch allows 1 to 10 attempts"
+        )
+    if s.time_limit < 60:
+        raise InvalidSettingError(
+            "time_limit",
+            s.time_limit,
+            "AWS Batch's attempt duration is at least 60 seconds; use 60 or more",
+        )
+    if s.poll_freq <= 0:
+        raise InvalidSettingError("poll_freq", s.poll_freq, "must be greater than 0 seconds")
+    if s.marker_interval <= 0:
+        raise InvalidSettingError(
+            "marker_interval", s.marker_interval, "must be greater than 0 seconds"
+        )
+    if s.platform == "EC2":
+        if not float(s.vcpu).is_integer():
+            raise InvalidSettingError(
+                "vcpu",
+                s.vcpu,
+                "EC2 jobs take whole vCPUs; use a whole number, or platform='FARGATE' "
+                f"for fractional vCPUs ({', '.join(str(v) for v in FARGATE_MEMORY_GIB)})",
+            )
+        if s.memory_mib < 4:
+            raise InvalidSettingError("memory", s.memory, "AWS Batch needs at least 4 MiB")
+    else:
+        _validate_fargate(s)
+    if not _BUCKET.match(s.s3_bucket_name):
+        raise InvalidSettingError(
+            "s3_bucket_name", s.s3_bucket_name, "not a valid S3 bucket name (3-63 of a-z 0-9 . -)"
+        )
+    for key in ("batch_job_definition_name", "state_machine_name"):
+        if not _NAME.match(getattr(s, key)):
+            raise InvalidSettingError(key, getattr(s, key), "1-128 letters, digits, - or _")
+    if s.container_image_uri and not _IMAGE_URI.match(s.container_image_uri):
+        raise InvalidSettingError(
+            "container_image_uri",
+            s.container_image_uri,
+            "not an image reference like ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG",
+        )
+    if s.base_image and not _IMAGE_URI.match(s.base_image):
+        raise InvalidSettingError("base_image", s.base_image, "not an image reference like python:3.11-slim")
+    if s.s3_prefix.startswith("/") or s.s3_prefix.endswith("/"):
+        raise InvalidSettingError("s3_prefix", s.s3_prefix, "give it without leading or trailing '/'")
+
+
+def _validate_fargate(s: ExecutorSettings) -> None:
+    if s.num_gpus:
+        raise InvalidSettingError(
+            "num_gpus", s.num_gpus, "Fargate has no GPUs; use 0, or platform='EC2' with a GPU queue"
+        )
+    allowed = FARGATE_MEMORY_GIB.get(float(s.vcpu))
+    if allowed is None:
+        raise InvalidSettingError(
+            "vcpu", s.vcpu, f"Fargate allows {', '.join(str(v) for v in FARGATE_MEMORY_GIB)}"
+        )
+    low, high, step = allowed
+    steps = (s.memory - low) / step
+    if not (low <= s.memory <= high and abs(steps - round(steps)) < 1e-9):
+        raise InvalidSettingError(
+            "memory",
+            s.memory,
+            f"Fargate with vcpu={s.vcpu} takes {low} to {high} GiB in steps of {step}",
+        )

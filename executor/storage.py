@@ -1,0 +1,96 @@
+"""Task payloads in S3: the pickled task up, the result and the task's streams down.
+
+Payloads go through a file in ``cache_dir`` and S3's managed (multipart, parallel) transfer, so a
+payload of hundreds of MB is never held twice in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import cloudpickle
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from .aws import AwsClients
+from .errors import AwsSetupError, TaskSerializationError
+
+_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=32 * 1024 * 1024)
+
+
+def check_bucket(clients: AwsClients, bucket: str) -> None:
+    """Fail early, naming the setting, when the bucket is missing or in another region."""
+    s3 = clients.client("s3")
+    try:
+        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in ("NoSuchBucket", "404"):
+            raise AwsSetupError(
+                f"S3 bucket '{bucket}' does not exist ({code}). Create it or set 's3_bucket_name'."
+            ) from None
+        if code in ("AccessDenied", "403"):
+            raise AwsSetupError(
+                f"Access to S3 bucket '{bucket}' is denied ({code}). Grant the executor's "
+                "credentials s3:GetBucketLocation, s3:PutObject, s3:GetObject and s3:ListBucket."
+            ) from None
+        raise
+    if location == "EU":
+        location = "eu-west-1"
+    if location != clients.region:
+        raise AwsSetupError(
+            f"S3 bucket '{bucket}' is in {location} but the executor runs in {clients.region}. "
+            f"Set 'region' to {location}, or use a bucket in {clients.region}."
+        )
+
+
+def upload_task(
+    clients: AwsClients, bucket: str, key: str, task: tuple[Any, Any, Any], cache_dir: str
+) -> None:
+    os.makedirs(cache_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".pkl") as f:
+        try:
+            cloudpickle.dump(task, f)
+        except Exception as exc:
+            raise TaskSerializationError(
+                f"The task cannot be pickled for AWS Batch: {type(exc).__name__}: {exc}. "
+                "Arguments and closures must be picklable (no open files, sockets, locks or "
+                "clients); create such objects inside the electron instead."
+            ) from None
+        f.flush()
+        clients.client("s3").upload_file(f.name, bucket, key, Config=_TRANSFER)
+
+
+def download_result(clients: AwsClients, bucket: str, key: str, cache_dir: str) -> Any:
+    os.makedirs(cache_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".pkl") as f:
+        clients.client("s3").download_fileobj(bucket, key, f, Config=_TRANSFER)
+        f.seek(0)
+        return cloudpickle.load(f)
+
+
+def read_json(clients: AwsClients, bucket: str, key: str) -> dict[str, Any] | None:
+    """The JSON object at key, or None when there is none."""
+    try:
+        body = clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    return dict(json.loads(body))
+
+
+def delete_prefixes(clients: AwsClients, bucket: str, prefixes: list[str]) -> int:
+    """Delete every object under the prefixes; return how many were deleted."""
+    s3 = clients.client("s3")
+    deleted = 0
+    for prefix in prefixes:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if objects:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+                deleted += len(objects)
+    return deleted

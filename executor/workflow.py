@@ -1,0 +1,170 @@
+"""The Step Functions side of a task: the execution input, and starting or stopping it.
+
+The execution input carries everything the state machine needs, so the state machine stays
+generic: the job definition's content (its name is a hash of that content, so tasks with the
+same image and roles share one ACTIVE definition), the per-task overrides, retry rules, time
+limit, and where the Lambda must write the marker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from .aws import AwsClients
+from .errors import AwsSetupError
+from .layout import TaskLocation, safe_name, short_hash
+from .runner import TASK_URI_ENV
+from .settings import ExecutorSettings
+
+RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]
+# The runner exits 1 when the task raises and the task's own code on sys.exit: any exit code
+# means the user's code ran to its end, so by default it is not retried. Platform failures
+# (a reclaimed host, an image that could not be pulled, ...) have no exit code and are.
+_RETRY_PLATFORM_FAILURES = [
+    {"OnStatusReason": "Host EC2*", "Action": "RETRY"},
+    {"OnReason": "CannotPullContainerError*", "Action": "RETRY"},
+    {"OnExitCode": "*", "Action": "EXIT"},
+    {"OnReason": "*", "Action": "RETRY"},
+]
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    name: str
+
+
+def resource_requirements(settings: ExecutorSettings) -> list[dict[str, str]]:
+    requirements = [
+        {"Type": "VCPU", "Value": settings.vcpu_text},
+        {"Type": "MEMORY", "Value": str(settings.memory_mib)},
+    ]
+    if settings.num_gpus:
+        requirements.append({"Type": "GPU", "Value": str(settings.num_gpus)})
+    return requirements
+
+
+def _is_loopback(endpoint_url: str) -> bool:
+    host = urlparse(endpoint_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def container_environment(settings: ExecutorSettings, region: str) -> list[dict[str, str]]:
+    env = [{"Name": "AWS_DEFAULT_REGION", "Value": region}]
+    if settings.endpoint_url and _is_loopback(settings.endpoint_url):
+        # Local stack only: the container reaches moto on the host's loopback with its dummy
+        # keys. On AWS the job role supplies credentials and nothing is added here.
+        env += [
+            {"Name": "AWS_ENDPOINT_URL", "Value": settings.endpoint_url},
+            {"Name": "AWS_ACCESS_KEY_ID", "Value": "testing"},
+            {"Name": "AWS_SECRET_ACCESS_KEY", "Value": "testing"},
+        ]
+    return env
+
+
+def job_definition(
+    settings: ExecutorSettings, image_uri: str, partition: str, account: str, region: str
+) -> dict[str, Any]:
+    """The job definition as RegisterJobDefinition takes it, named by a hash of its content."""
+    role = f"arn:{partition}:iam::{account}:role/"
+    container: dict[str, Any] = {
+        "Image": image_uri,
+        "Command": RUNNER_COMMAND,
+        "JobRoleArn": role + settings.batch_job_role_name,
+        "ExecutionRoleArn": role + settings.batch_execution_role_name,
+        # Batch requires resources on the definition; each task overrides them.
+        "ResourceRequirements": resource_requirements(settings),
+        "Environment": container_environment(settings, region),
+        "LogConfiguration": {
+            "LogDriver": "awslogs",
+            "Options": {
+                "awslogs-group": settings.batch_job_log_group_name,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": "covalent",
+            },
+        },
+    }
+    if settings.platform == "FARGATE":
+        container["NetworkConfiguration"] = {"AssignPublicIp": "ENABLED"}
+        container["FargatePlatformConfiguration"] = {"PlatformVersion": "LATEST"}
+    content = {"PlatformCapabilities": [settings.platform], "ContainerProperties": container}
+    digest = short_hash(json.dumps(content, sort_keys=True))
+    return {
+        "JobDefinitionName": safe_name(settings.batch_job_definition_name, digest, limit=128),
+        **content,
+        "Tags": {"application": "covalent-eventbatch"},
+    }
+
+
+def retry_strategy(settings: ExecutorSettings) -> dict[str, Any]:
+    rules = _RETRY_PLATFORM_FAILURES
+    if settings.retry_user_errors:
+        rules = [r for r in rules if r.get("OnExitCode") != "*"]
+    return {"Attempts": settings.retry_attempts, "EvaluateOnExit": rules}
+
+
+def execution_input(
+    settings: ExecutorSettings, location: TaskLocation, definition: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "Marker": {"Bucket": location.bucket, "Key": location.marker_key},
+        "Task": {"DispatchId": location.dispatch_id, "NodeId": location.node_id},
+        "JobDefinition": definition,
+        "Job": {
+            "JobName": location.job_name,
+            "JobQueue": settings.batch_queue,
+            "ContainerOverrides": {
+                "ResourceRequirements": resource_requirements(settings),
+                "Environment": [
+                    {"Name": TASK_URI_ENV, "Value": f"s3://{location.bucket}/{location.task_dir}"}
+                ],
+            },
+            "RetryStrategy": retry_strategy(settings),
+            "Timeout": {"AttemptDurationSeconds": settings.time_limit},
+            "Tags": {
+                "covalent-dispatch-id": location.dispatch_id,
+                "covalent-node-id": str(location.node_id),
+            },
+        },
+    }
+
+
+def start_execution(
+    clients: AwsClients, state_machine_arn: str, name: str, payload: dict[str, Any]
+) -> Execution:
+    """Start (or find, when it already runs with the same input) the task's execution."""
+    sfn = clients.client("stepfunctions")
+    body = json.dumps(payload, sort_keys=True)
+    try:
+        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code == "StateMachineDoesNotExist":
+            raise AwsSetupError(
+                f"State machine {state_machine_arn} does not exist ({code}). Deploy the control "
+                "plane ('eventbatch deploy', or 'eventbatch local up' for the local stack) or set "
+                "'state_machine_name'."
+            ) from None
+        if code == "ExecutionAlreadyExists":
+            # Same electron, different input (a new image, say): keep both, distinctly named.
+            name = safe_name(name, short_hash(body, 8))
+            started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
+        else:
+            raise
+    return Execution(arn=str(started["executionArn"]), name=name)
+
+
+def describe_execution(clients: AwsClients, execution_arn: str) -> dict[str, Any]:
+    return dict(clients.client("stepfunctions").describe_execution(executionArn=execution_arn))

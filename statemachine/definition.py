@@ -1,0 +1,161 @@
+"""The Amazon States Language document that runs one task on AWS Batch.
+
+Built by a pure function so that the partition is an input (never a literal ``arn:aws``), and so
+that tests can read it. Parameters are PascalCase, as Step Functions requires on AWS.
+
+Flow, for the execution input the executor builds (see ``executor/workflow.py``)::
+
+    FindJobDefinition   describeJobDefinitions(name, ACTIVE)   the name is a hash of its content,
+      -> Choice           found? reuse it : RegisterJobDefinition   so any ACTIVE one is identical
+    SubmitJob           batch:submitJob.sync with retry rules, attempt timeout, per-task overrides
+    NotifySucceeded     events:putEvents "Task Finished" {Status: SUCCEEDED, Marker, Job}
+    Catch (any state)   -> NotifyFailed {Status: FAILED, Marker, Error, Cause} -> Fail
+
+The Lambda writes the marker named in the event; Step Functions' own execution-status events
+cover an execution that stops, times out or fails outside the Catch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EVENT_SOURCE = "covalent.eventbatch"
+EVENT_DETAIL_TYPE = "Task Finished"
+
+# Batch's throttling and transient server errors, as Step Functions names them per integration.
+_BATCH_TRANSIENT = [
+    "Batch.TooManyRequestsException",
+    "Batch.ServerException",
+    "Batch.BatchException",
+    "Batch.AWSBatchException",
+]
+_THROTTLE_RETRY = {
+    "ErrorEquals": _BATCH_TRANSIENT,
+    "IntervalSeconds": 2,
+    "MaxAttempts": 6,
+    "BackoffRate": 2.0,
+    "MaxDelaySeconds": 60,
+    "JitterStrategy": "FULL",
+}
+_EVENTS_RETRY = {
+    "ErrorEquals": ["EventBridge.FailedEntry", "EventBridge.EventBridgeException", "States.TaskFailed"],
+    "IntervalSeconds": 1,
+    "MaxAttempts": 5,
+    "BackoffRate": 2.0,
+    "JitterStrategy": "FULL",
+}
+_CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.Error", "Next": "NotifyFailed"}]
+
+
+def _arn(partition: str, integration: str) -> str:
+    return f"arn:{partition}:states:::{integration}"
+
+
+def _notify(partition: str, detail: dict[str, Any], next_state: str | None) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": _arn(partition, "events:putEvents"),
+        "Parameters": {
+            "Entries": [
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": {
+                        "Marker.$": "$.Marker",
+                        "ExecutionArn.$": "$$.Execution.Id",
+                        **detail,
+                    },
+                }
+            ]
+        },
+        "Retry": [_EVENTS_RETRY],
+        "ResultPath": None,
+    }
+    if next_state:
+        state["Next"] = next_state
+    else:
+        state["End"] = True
+    return state
+
+
+def build_definition(partition: str = "aws") -> dict[str, Any]:
+    """The state machine definition for the given AWS partition (aws, aws-cn, aws-us-gov)."""
+    return {
+        "Comment": "Covalent electron on AWS Batch: register or reuse the job definition, "
+        "submit and wait, then announce the outcome on EventBridge.",
+        "StartAt": "FindJobDefinition",
+        "States": {
+            "FindJobDefinition": {
+                "Type": "Task",
+                "Resource": _arn(partition, "aws-sdk:batch:describeJobDefinitions"),
+                "Parameters": {"JobDefinitionName.$": "$.JobDefinition.JobDefinitionName", "Status": "ACTIVE"},
+                "ResultSelector": {
+                    "Count.$": "States.ArrayLength($.JobDefinitions)",
+                    "Arns.$": "$.JobDefinitions[*].JobDefinitionArn",
+                },
+                "ResultPath": "$.Existing",
+                "Retry": [_THROTTLE_RETRY],
+                "Catch": _CATCH_ALL,
+                "Next": "JobDefinitionExists",
+            },
+            "JobDefinitionExists": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.Existing.Count", "NumericGreaterThan": 0, "Next": "ReuseJobDefinition"}
+                ],
+                "Default": "RegisterJobDefinition",
+            },
+            "ReuseJobDefinition": {
+                "Type": "Pass",
+                "Parameters": {"Arn.$": "States.ArrayGetItem($.Existing.Arns, 0)"},
+                "ResultPath": "$.JobDefinitionRef",
+                "Next": "SubmitJob",
+            },
+            "RegisterJobDefinition": {
+                "Type": "Task",
+                "Resource": _arn(partition, "aws-sdk:batch:registerJobDefinition"),
+                "Parameters": {
+                    "JobDefinitionName.$": "$.JobDefinition.JobDefinitionName",
+                    "Type": "container",
+                    "PlatformCapabilities.$": "$.JobDefinition.PlatformCapabilities",
+                    "ContainerProperties.$": "$.JobDefinition.ContainerProperties",
+                    "Tags.$": "$.JobDefinition.Tags",
+                },
+                "ResultSelector": {"Arn.$": "$.JobDefinitionArn"},
+                "ResultPath": "$.JobDefinitionRef",
+                "Retry": [_THROTTLE_RETRY],
+                "Catch": _CATCH_ALL,
+                "Next": "SubmitJob",
+            },
+            "SubmitJob": {
+                "Type": "Task",
+                "Resource": _arn(partition, "batch:submitJob.sync"),
+                "Parameters": {
+                    "JobName.$": "$.Job.JobName",
+                    "JobQueue.$": "$.Job.JobQueue",
+                    "JobDefinition.$": "$.JobDefinitionRef.Arn",
+                    "ContainerOverrides.$": "$.Job.ContainerOverrides",
+                    "RetryStrategy.$": "$.Job.RetryStrategy",
+                    "Timeout.$": "$.Job.Timeout",
+                    "Tags.$": "$.Job.Tags",
+                },
+                "ResultPath": "$.JobResult",
+                "Retry": [_THROTTLE_RETRY],
+                "Catch": _CATCH_ALL,
+                "Next": "NotifySucceeded",
+            },
+            "NotifySucceeded": _notify(
+                partition, {"Status": "SUCCEEDED", "Job.$": "$.JobResult"}, next_state=None
+            ),
+            "NotifyFailed": _notify(
+                partition,
+                {"Status": "FAILED", "Error.$": "$.Error.Error", "Cause.$": "$.Error.Cause"},
+                next_state="Failed",
+            ),
+            "Failed": {
+                "Type": "Fail",
+                "ErrorPath": "$.Error.Error",
+                "CausePath": "$.Error.Cause",
+            },
+        },
+    }
