@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any, Optional
+from typing import Any
 
 MARKER_VERSION = 1
 _TERMINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -89,7 +89,7 @@ def marker_from_task_event(detail: dict) -> tuple[dict, dict]:
     return location, doc
 
 
-def marker_from_execution_event(detail: dict) -> Optional[tuple[dict, dict]]:
+def marker_from_execution_event(detail: dict) -> tuple[dict, dict] | None:
     """(location, document) for an execution status change, or None when it is not terminal."""
     status = detail.get("status")
     if status not in _TERMINAL_EXECUTION_STATES:

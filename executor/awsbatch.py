@@ -159,11 +159,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
                 raise TaskCancelledError("Cancelled before submission: no job was submitted.")
             payload = workflow.execution_input(settings, location, prepared.job_definition)
             execution = await asyncio.to_thread(
-                workflow.start_execution,
-                clients,
-                prepared.state_machine_arn,
-                location.execution_name,
-                payload,
+                _start, clients, prepared, location.execution_name, payload
             )
             await self.set_job_handle({"execution_arn": execution.arn})
             marker = await self._await_marker(settings, clients, location, execution, prepared)
@@ -247,7 +243,24 @@ class _Prepared:
         self.job_definition = job_definition
 
 
-def _prepare(settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]) -> _Prepared:
+def _start(
+    clients: AwsClients, prepared: _Prepared, name: str, payload: dict[str, Any]
+) -> workflow.Execution:
+    gate = workflow.definition_gate
+    definition_name = prepared.job_definition["JobDefinitionName"]
+    if not gate.claim(definition_name):
+        return workflow.start_execution(clients, prepared.state_machine_arn, name, payload)
+    execution = None
+    try:
+        execution = workflow.start_execution(clients, prepared.state_machine_arn, name, payload)
+    finally:
+        gate.settle(definition_name, clients, execution.arn if execution else None)
+    return execution
+
+
+def _prepare(
+    settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]
+) -> _Prepared:
     if (id(clients), settings.s3_bucket_name) not in _checked_buckets:
         storage.check_bucket(clients, settings.s3_bucket_name)
         _checked_buckets.add((id(clients), settings.s3_bucket_name))

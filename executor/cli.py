@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import EventBatchError
+from .settings import ExecutorSettings
 
 _EPILOG = """\
 examples:
@@ -34,11 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     local_commands = local.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = local_commands.add_parser(
-        "up", help="start and provision the local stack (idempotent)", description=(
+        "up",
+        help="start and provision the local stack (idempotent)",
+        description=(
             "Start the Docker engine (when none answers and you are root), a registry, moto "
             "server and the relay; create the bucket, repository, queue, state machine and "
             "event rules; write [executors.awsbatch] to covalent.conf."
-        )
+        ),
     )
     up.add_argument("--moto-port", type=int, help="port of moto server (default 5055)")
     up.add_argument("--registry-port", type=int, help="port of the registry (default 5056)")
@@ -99,9 +102,8 @@ def _local(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-def _configured_settings(**overrides: object):  # type: ignore[no-untyped-def]
+def _configured_settings(**overrides: object) -> ExecutorSettings:
     from .awsbatch import _config_section
-    from .settings import ExecutorSettings
 
     return ExecutorSettings.resolve(overrides, _config_section())
 
@@ -109,8 +111,8 @@ def _configured_settings(**overrides: object):  # type: ignore[no-untyped-def]
 def _image_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .awsbatch import _runtime_image
     from .aws import clients_for
+    from .awsbatch import _runtime_image
 
     settings = _configured_settings(extra_pip_packages=args.extra_pip_packages)
     console = Console(stderr=True)

@@ -14,9 +14,15 @@ _HINTS: list[tuple[str, str]] = [
     ("OutOfMemoryError", "the task ran out of memory: raise 'memory' (GiB)"),
     ("exit code 137", "the container was killed (often out of memory): raise 'memory' (GiB)"),
     ("attemptDurationSeconds", "the attempt ran past its time limit: raise 'time_limit' (s)"),
-    ("Job attempt duration exceeded", "the attempt ran past its time limit: raise 'time_limit' (s)"),
-    ("CannotPullContainerError", "the image could not be pulled: check 'container_image_uri' or "
-     "'ecr_repo_name' and that the execution role may read ECR"),
+    (
+        "Job attempt duration exceeded",
+        "the attempt ran past its time limit: raise 'time_limit' (s)",
+    ),
+    (
+        "CannotPullContainerError",
+        "the image could not be pulled: check 'container_image_uri' or "
+        "'ecr_repo_name' and that the execution role may read ECR",
+    ),
     ("JobQueue", "check 'batch_queue' names an existing, VALID and ENABLED job queue"),
     ("job queue", "check 'batch_queue' names an existing, VALID and ENABLED job queue"),
     ("Terminated", "the job was terminated (cancelled, or stopped by an operator)"),

@@ -140,8 +140,10 @@ def _push(docker: Any, target: str, auth: dict[str, str] | None, say: ProgressFn
                 "credentials may push to the repository (ecr:InitiateLayerUpload, ...)."
             )
         layer, status = chunk.get("id"), chunk.get("status", "")
-        if layer and status in ("Pushed", "Layer already exists", "Mounted from") and (
-            layers.get(layer) != status
+        if (
+            layer
+            and status in ("Pushed", "Layer already exists", "Mounted from")
+            and (layers.get(layer) != status)
         ):
             layers[layer] = status
             say(f"layer {layer}: {status} ({len(layers)} done)")

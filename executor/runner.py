@@ -64,7 +64,7 @@ def run_task(s3: Any, bucket: str, task_dir: str) -> int:
         exception: dict[str, str] | None = None
         exit_status = 0
         result: Any = None
-        sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+        sys.stdout, sys.stderr = out, err
         try:
             result = function(*args, **kwargs)
         except SystemExit as exc:

@@ -103,7 +103,9 @@ class ExecutorSettings:
         unknown = sorted(k for k, v in arguments.items() if k not in known and v is not None)
         if unknown:
             raise InvalidSettingError(
-                unknown[0], arguments[unknown[0]], f"unknown setting; known: {', '.join(sorted(known))}"
+                unknown[0],
+                arguments[unknown[0]],
+                f"unknown setting; known: {', '.join(sorted(known))}",
             )
         if "extra_pip_packages" in values:
             values["extra_pip_packages"] = _as_package_tuple(values["extra_pip_packages"])
@@ -211,9 +213,13 @@ def _validate(s: ExecutorSettings) -> None:
             "not an image reference like ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG",
         )
     if s.base_image and not _IMAGE_URI.match(s.base_image):
-        raise InvalidSettingError("base_image", s.base_image, "not an image reference like python:3.11-slim")
+        raise InvalidSettingError(
+            "base_image", s.base_image, "not an image reference like python:3.11-slim"
+        )
     if s.s3_prefix.startswith("/") or s.s3_prefix.endswith("/"):
-        raise InvalidSettingError("s3_prefix", s.s3_prefix, "give it without leading or trailing '/'")
+        raise InvalidSettingError(
+            "s3_prefix", s.s3_prefix, "give it without leading or trailing '/'"
+        )
 
 
 def _validate_fargate(s: ExecutorSettings) -> None:

@@ -18,7 +18,9 @@ from botocore.exceptions import ClientError
 from .aws import AwsClients
 from .errors import AwsSetupError, TaskSerializationError
 
-_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=32 * 1024 * 1024)
+_TRANSFER = TransferConfig(
+    multipart_threshold=64 * 1024 * 1024, multipart_chunksize=32 * 1024 * 1024
+)
 
 
 def check_bucket(clients: AwsClients, bucket: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -168,3 +170,62 @@ def start_execution(
 
 def describe_execution(clients: AwsClients, execution_arn: str) -> dict[str, Any]:
     return dict(clients.client("stepfunctions").describe_execution(executionArn=execution_arn))
+
+
+class DefinitionGate:
+    """Lets one execution register a new job definition before others of the process start.
+
+    Executions of tasks that share a job definition all look for it before registering it; if
+    they start together before it exists, each registers a revision. So per definition name the
+    first task starts alone and the others wait until its execution has passed registration (read
+    from its history, a few calls once per definition and process). Names already settled pass
+    straight through.
+    """
+
+    def __init__(self, poll_s: float = 0.2, limit_s: float = 120.0) -> None:
+        self._lock = threading.Lock()
+        self._settled: dict[str, threading.Event] = {}
+        self._poll_s = poll_s
+        self._limit_s = limit_s
+
+    def claim(self, name: str) -> bool:
+        """True when the caller is first and must call settle(); else waits for the first."""
+        with self._lock:
+            event = self._settled.get(name)
+            if event is None:
+                self._settled[name] = threading.Event()
+                return True
+        event.wait(self._limit_s)
+        return False
+
+    def settle(self, name: str, clients: AwsClients | None, execution_arn: str | None) -> None:
+        """Wait until the execution is past registration (or ended), then release the others."""
+        try:
+            if clients is not None and execution_arn:
+                self._wait_past_registration(clients, execution_arn)
+        finally:
+            with self._lock:
+                event = self._settled[name]
+                if execution_arn is None:
+                    del self._settled[name]  # the first never started: let the next one try
+            event.set()
+
+    def _wait_past_registration(self, clients: AwsClients, execution_arn: str) -> None:
+        sfn = clients.client("stepfunctions")
+        deadline = time.monotonic() + self._limit_s
+        while time.monotonic() < deadline:
+            events = sfn.get_execution_history(
+                executionArn=execution_arn, reverseOrder=True, maxResults=50
+            )["events"]
+            for event in events:
+                entered = event.get("stateEnteredEventDetails", {}).get("name")
+                if (
+                    entered == "SubmitJob"
+                    or event["type"].startswith("Execution")
+                    and event["type"] != "ExecutionStarted"
+                ):
+                    return
+            time.sleep(self._poll_s)
+
+
+definition_gate = DefinitionGate()

@@ -38,7 +38,11 @@ _THROTTLE_RETRY = {
     "JitterStrategy": "FULL",
 }
 _EVENTS_RETRY = {
-    "ErrorEquals": ["EventBridge.FailedEntry", "EventBridge.EventBridgeException", "States.TaskFailed"],
+    "ErrorEquals": [
+        "EventBridge.FailedEntry",
+        "EventBridge.EventBridgeException",
+        "States.TaskFailed",
+    ],
     "IntervalSeconds": 1,
     "MaxAttempts": 5,
     "BackoffRate": 2.0,
@@ -88,7 +92,10 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
             "FindJobDefinition": {
                 "Type": "Task",
                 "Resource": _arn(partition, "aws-sdk:batch:describeJobDefinitions"),
-                "Parameters": {"JobDefinitionName.$": "$.JobDefinition.JobDefinitionName", "Status": "ACTIVE"},
+                "Parameters": {
+                    "JobDefinitionName.$": "$.JobDefinition.JobDefinitionName",
+                    "Status": "ACTIVE",
+                },
                 "ResultSelector": {
                     "Count.$": "States.ArrayLength($.JobDefinitions)",
                     "Arns.$": "$.JobDefinitions[*].JobDefinitionArn",
@@ -101,7 +108,11 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
             "JobDefinitionExists": {
                 "Type": "Choice",
                 "Choices": [
-                    {"Variable": "$.Existing.Count", "NumericGreaterThan": 0, "Next": "ReuseJobDefinition"}
+                    {
+                        "Variable": "$.Existing.Count",
+                        "NumericGreaterThan": 0,
+                        "Next": "ReuseJobDefinition",
+                    }
                 ],
                 "Default": "RegisterJobDefinition",
             },

@@ -29,7 +29,10 @@ def ensure_state_machine(
             tags=[{"key": "application", "value": "covalent-eventbatch"}],
         )
         return str(created["stateMachineArn"]), "created"
-    if json.loads(current["definition"]) == json.loads(definition) and current["roleArn"] == role_arn:
+    if (
+        json.loads(current["definition"]) == json.loads(definition)
+        and current["roleArn"] == role_arn
+    ):
         return arn, "unchanged"
     sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role_arn)
     return arn, "updated"

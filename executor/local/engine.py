@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import EventBatchError
@@ -125,9 +126,10 @@ def ensure_base_image(python_version: str, log_file: Path) -> str:
             f"{tag} cannot be pulled; building it needs root and debootstrap "
             "(apt-get install debootstrap)."
         )
-    with tempfile.TemporaryDirectory(prefix="eventbatch-rootfs-") as rootfs, open(
-        log_file, "ab"
-    ) as log:
+    with (
+        tempfile.TemporaryDirectory(prefix="eventbatch-rootfs-") as rootfs,
+        open(log_file, "ab") as log,
+    ):
         print(f"building {tag} with debootstrap (about a minute)...", file=sys.stderr, flush=True)
         subprocess.run(
             [
@@ -149,7 +151,7 @@ def ensure_base_image(python_version: str, log_file: Path) -> str:
     return f"built   {tag} (debootstrap)"
 
 
-def wait_for(check, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():

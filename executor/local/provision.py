@@ -77,7 +77,9 @@ def provision(clients: AwsClients, settings: ExecutorSettings) -> Provisioned:
     if region != "us-east-1":
         bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
     did(
-        _ignore(("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), s3.create_bucket, **bucket_args),
+        _ignore(
+            ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), s3.create_bucket, **bucket_args
+        ),
         f"bucket {settings.s3_bucket_name}",
     )
     did(
@@ -143,9 +145,9 @@ def provision(clients: AwsClients, settings: ExecutorSettings) -> Provisioned:
 
 def _event_rules(clients: AwsClients, state_machine_arn: str) -> str:
     sqs, events = clients.client("sqs"), clients.client("events")
-    queue_url = sqs.create_queue(
-        QueueName=EVENTS_QUEUE, Attributes={"VisibilityTimeout": "30"}
-    )["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE, Attributes={"VisibilityTimeout": "30"})[
+        "QueueUrl"
+    ]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]

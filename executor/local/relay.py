@@ -10,6 +10,7 @@ Run as ``python -m executor.local.relay QUEUE_URL`` with AWS_ENDPOINT_URL pointi
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import signal
@@ -45,8 +46,8 @@ def _handlers() -> dict[str, Any]:
         sys.path.insert(0, str(root))
     try:
         import app
-    except ImportError:
-        from chalice_app import app
+    except ImportError:  # installed without the repository: the same handlers, by module
+        app = importlib.import_module("chalice_app.app")
 
     return {
         "aws.states": app.on_execution_status,

@@ -8,6 +8,7 @@ State (pids of what ``up`` started, ports, the relay's queue) is kept in ``state
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -163,13 +164,17 @@ def up(
             logs / "moto.log",
         )
         state.save()
-        engine.wait_for(lambda: _moto_answers(state.moto_port), 60, f"moto server (see {logs / 'moto.log'})")
+        engine.wait_for(
+            lambda: _moto_answers(state.moto_port), 60, f"moto server (see {logs / 'moto.log'})"
+        )
         say(f"started moto server on {state.endpoint_url}")
     else:
         say(f"running moto server on {state.endpoint_url}")
 
     settings = local_settings(state)
-    clients = AwsClients(settings.credentials, settings.profile, settings.region, state.endpoint_url)
+    clients = AwsClients(
+        settings.credentials, settings.profile, settings.region, state.endpoint_url
+    )
     provisioned = provision(clients, settings)
     for line in provisioned.actions:
         say(line)
@@ -210,9 +215,11 @@ def stop_relay(state: StackState) -> None:
 
 def write_covalent_config(settings: ExecutorSettings) -> str:
     """Write the [executors.awsbatch] section of covalent.conf (in COVALENT_CONFIG_DIR)."""
-    from covalent._shared_files.config import ConfigManager
+    from covalent._shared_files import config
 
-    manager = ConfigManager()
+    # Covalent's own manager, re-read first: this process may hold an older copy of the file.
+    manager = config._config_manager
+    manager.read_config()
     manager.update_config({"executors": {"awsbatch": settings.to_config()}}, override_existing=True)
     manager.write_config()
     return str(manager.config_file)
@@ -220,7 +227,7 @@ def write_covalent_config(settings: ExecutorSettings) -> str:
 
 def down(say: Say = print) -> None:
     state = StackState.load()
-    _remove_job_containers(say)
+    _remove_job_containers(state, say)
     # Reverse order of start: nothing that uses a part outlives it.
     for name in ("relay", "moto", "registry", "dockerd"):
         pid = state.pids.pop(name, None)
@@ -230,16 +237,18 @@ def down(say: Say = print) -> None:
     state.save()
 
 
-def _remove_job_containers(say: Say) -> None:
-    """Batch job containers left running when moto stops (moto names them after the job)."""
+def _remove_job_containers(state: StackState, say: Say) -> None:
+    """Batch job containers of this stack's moto left behind (moto names them after the job)."""
     if not engine.docker_ping():
         return
     import docker
 
+    ours = f"AWS_ENDPOINT_URL={state.endpoint_url}"
     client = docker.from_env()
     for container in client.containers.list(all=True, filters={"name": "covalent-"}):
-        container.remove(force=True)
-        say(f"removed job container {container.name}")
+        if ours in (container.attrs.get("Config", {}).get("Env") or []):
+            container.remove(force=True)
+            say(f"removed job container {container.name}")
 
 
 def _stop(pid: int | None, timeout: float = 20) -> None:
@@ -253,20 +262,20 @@ def _stop(pid: int | None, timeout: float = 20) -> None:
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
     if _alive(pid):
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def status() -> list[tuple[str, bool, str]]:
     state = StackState.load()
     rows = [
-        ("Docker engine", engine.docker_ping(), "dockerd" if "dockerd" in state.pids else "external"),
+        (
+            "Docker engine",
+            engine.docker_ping(),
+            "dockerd" if "dockerd" in state.pids else "external",
+        ),
         (
             "registry",
             engine.registry_answers(state.registry_port),

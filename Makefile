@@ -1,0 +1,51 @@
+# Every target does its own set-up, idempotently: OS packages (as root), the .venv, the images.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+
+.PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local
+
+help:
+	@echo "make demo   run an example Covalent workflow on the local stack (AWS stand-in)"
+	@echo "make test   lint, type-check and run the test suite (unit + end to end)"
+	@echo "make bench  compare against a polling executor on the local stack"
+
+os-packages:
+	@bash scripts/install-os-packages.sh
+
+$(STAMP): pyproject.toml executor/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c executor/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: os-packages $(STAMP)
+
+demo: setup
+	@bash scripts/demo.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check executor statemachine chalice_app tests benchmarks app.py
+	$(BIN)/ruff format --check executor statemachine chalice_app tests benchmarks app.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy executor statemachine chalice_app
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e" -q
+
+e2e: setup
+	$(BIN)/pytest -m e2e -q
+
+test: setup lint typecheck
+	$(BIN)/pytest -q -rs
+
+bench: setup
+	$(PY) -m benchmarks.compare $(BENCH_ARGS)
+
+clean-local: $(STAMP)
+	$(BIN)/eventbatch local down

@@ -1,0 +1,90 @@
+"""Shared fixtures: the local stack and a real Covalent dispatcher, each started once a session.
+
+Covalent reads its folders from the environment when it is imported, so they are set here,
+before any test module imports it. The local stack gets ports and a home of its own, so a
+developer's running stack is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="eventbatch-tests-"))
+for _name in ("CONFIG", "DATA", "CACHE"):
+    _path = _SESSION_DIR / "covalent" / _name.lower()
+    _path.mkdir(parents=True, exist_ok=True)
+    os.environ[f"COVALENT_{_name}_DIR"] = str(_path)
+# The dispatcher runs without Dask (`covalent start --no-cluster`); this makes the SDK's default
+# workflow executor match it when the test modules' lattices are defined.
+os.environ["COVALENT_DISABLE_DASK"] = "1"
+os.environ.setdefault("EVENTBATCH_LOCAL_HOME", str(_SESSION_DIR / "local"))
+TEST_MOTO_PORT = int(os.environ.get("EVENTBATCH_TEST_MOTO_PORT", "5155"))
+TEST_REGISTRY_PORT = int(os.environ.get("EVENTBATCH_TEST_REGISTRY_PORT", "5156"))
+BIN = Path(sys.executable).parent
+CACHE_DIR = Path.home() / ".cache" / "eventbatch-tests"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[object]:
+    """The local stack, provisioned, with covalent.conf pointing at it."""
+    from executor.local import stack
+
+    state = stack.up(TEST_MOTO_PORT, TEST_REGISTRY_PORT, write_config=False, say=lambda _: None)
+    # Wheels and build contexts outlive the session, so a rerun's image build hits the cache.
+    settings = stack.local_settings(state, cache_dir=str(CACHE_DIR))
+    stack.write_covalent_config(settings)
+    yield state
+    stack.down(say=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def covalent_server(local_stack: object) -> Iterator[int]:
+    """A real `covalent start --no-cluster` dispatcher; yields its port."""
+    port = _free_port()
+    covalent = str(BIN / "covalent")
+    log = open(_SESSION_DIR / "covalent-start.log", "ab")  # noqa: SIM115 - held open by the fixture
+    subprocess.run(
+        [covalent, "start", "--no-cluster", "-p", str(port)], check=True, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
+    import covalent as ct
+    from covalent._shared_files.config import reload_config
+
+    # This process read covalent.conf when it imported Covalent, before the server wrote its port.
+    reload_config()
+    ct.set_config("dispatcher.port", port)
+    yield port
+    subprocess.run([covalent, "stop"], stdout=log, stderr=log)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def aws(local_stack: object):  # type: ignore[no-untyped-def]
+    """boto3 clients on the local stack, for checking what the product did."""
+    from executor.aws import AwsClients
+    from executor.local import stack
+
+    settings = stack.local_settings(stack.StackState.load())
+    return AwsClients(
+        settings.credentials, settings.profile, settings.region, settings.endpoint_url
+    )
