@@ -74,7 +74,7 @@ def marker_from_task_event(detail: dict) -> tuple[dict, dict]:
     status = detail.get("Status")
     if status not in ("SUCCEEDED", "FAILED"):
         raise InvalidEvent(f"Task Finished event with unknown Status {status!r}")
-    doc = _base(status, "task-finished", detail.get("ExecutionArn"))
+    doc = new_marker(status, "task-finished", detail.get("ExecutionArn"))
     if status == "SUCCEEDED":
         doc.update(_job_fields(detail.get("Job")))
     else:
@@ -100,19 +100,28 @@ def marker_from_execution_event(detail: dict) -> tuple[dict, dict] | None:
     location = _location(execution_input.get("Marker"))
     # A SUCCEEDED execution has already announced itself; if that event was lost this still
     # records the end, without job details.
-    doc = _base(status, "execution-status", detail.get("executionArn"))
+    doc = new_marker(status, "execution-status", detail.get("executionArn"))
     doc["error"] = detail.get("error")
     doc["cause"] = detail.get("cause")
     doc["reason"] = detail.get("cause") or detail.get("error")
     return location, doc
 
 
-def _base(status: str, source: str, execution_arn: Any) -> dict:
+def new_marker(status: str, source: str, execution_arn: Any) -> dict:
+    """Every marker has every field, None where the event did not say."""
     return {
         "version": MARKER_VERSION,
         "status": status,
         "source": source,
         "execution_arn": execution_arn,
+        "job_id": None,
+        "job_status": None,
+        "attempts": None,
+        "exit_code": None,
+        "reason": None,
+        "log_stream": None,
+        "error": None,
+        "cause": None,
         "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
 

@@ -20,6 +20,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalice_app.markers import new_marker, write_once
+
 from .aws import AwsClients
 
 log = logging.getLogger(__name__)
@@ -167,8 +169,6 @@ class MarkerWatcher:
         return arns
 
     def _recover(self, w: _Wait) -> None:
-        from chalice_app.markers import write_once
-
         described = w.clients.client("stepfunctions").describe_execution(
             executionArn=w.execution_arn
         )
@@ -179,16 +179,12 @@ class MarkerWatcher:
         age = datetime.datetime.now(datetime.timezone.utc) - stopped
         if age.total_seconds() < LOST_EVENT_GRACE_S:
             return  # the event may still be on its way
-        doc = {
-            "version": 1,
-            "status": status,
-            "source": "executor-fallback",
-            "execution_arn": w.execution_arn,
-            "error": described.get("error"),
-            "cause": described.get("cause"),
-            "reason": described.get("cause") or described.get("error"),
-            "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        }
+        doc = new_marker(status, "executor-fallback", w.execution_arn)
+        doc.update(
+            error=described.get("error"),
+            cause=described.get("cause"),
+            reason=described.get("cause") or described.get("error"),
+        )
         s3 = w.clients.client("s3")
         location = {"Bucket": w.bucket, "Key": w.key}
         if write_once(s3, location, doc):

@@ -25,8 +25,8 @@ _HINTS: list[tuple[str, str]] = [
     ),
     ("JobQueue", "check 'batch_queue' names an existing, VALID and ENABLED job queue"),
     ("job queue", "check 'batch_queue' names an existing, VALID and ENABLED job queue"),
-    ("Terminated", "the job was terminated (cancelled, or stopped by an operator)"),
     ("Host EC2", "the instance was reclaimed; the job is retried up to 'retry_attempts' times"),
+    ("Terminated", "the job was terminated (cancelled, or stopped by an operator)"),
 ]
 
 

@@ -1,0 +1,105 @@
+"""Settings: precedence (argument > covalent.conf > default) and every refusal's message."""
+
+from __future__ import annotations
+
+import pytest
+
+from executor.errors import InvalidSettingError
+from executor.settings import ExecutorSettings
+
+
+def test_argument_beats_config_beats_default() -> None:
+    settings = ExecutorSettings.resolve(
+        {"vcpu": 16, "memory": None}, {"vcpu": 4, "memory": 8, "batch_queue": "q-from-conf"}
+    )
+    assert settings.vcpu == 16  # argument
+    assert settings.memory == 8  # covalent.conf
+    assert settings.batch_queue == "q-from-conf"
+    assert settings.time_limit == 300  # default of the original plugin
+
+
+def test_explicit_falsy_arguments_win_over_config() -> None:
+    settings = ExecutorSettings.resolve(
+        {"num_gpus": 0, "profile": "", "retry_user_errors": False},
+        {"num_gpus": 2, "profile": "research", "retry_user_errors": True},
+    )
+    assert settings.num_gpus == 0
+    assert settings.profile == ""
+    assert settings.retry_user_errors is False
+
+
+def test_original_defaults_are_kept() -> None:
+    s = ExecutorSettings()
+    assert (s.vcpu, s.memory, s.num_gpus, s.retry_attempts, s.time_limit, s.poll_freq) == (
+        2,
+        3.75,
+        0,
+        3,
+        300,
+        10,
+    )
+    assert s.s3_bucket_name == "covalent-batch-job-resources"
+    assert s.ecr_repo_name == "covalent-batch-job-images"
+    assert s.batch_queue == "covalent-batch-queue"
+
+
+def test_config_strings_are_coerced() -> None:
+    settings = ExecutorSettings.resolve(
+        {}, {"vcpu": "4", "memory": "8", "time_limit": "600", "platform": "fargate"}
+    )
+    assert settings.vcpu == 4 and settings.time_limit == 600 and settings.platform == "FARGATE"
+
+
+def test_extra_packages_from_string_or_list() -> None:
+    assert ExecutorSettings.resolve({"extra_pip_packages": "numpy, scipy"}).extra_pip_packages == (
+        "numpy",
+        "scipy",
+    )
+    assert ExecutorSettings.resolve({"extra_pip_packages": ["numpy"]}).extra_pip_packages == (
+        "numpy",
+    )
+
+
+def test_fractional_vcpu_on_fargate_is_honoured() -> None:
+    settings = ExecutorSettings.resolve({"platform": "FARGATE", "vcpu": 0.25, "memory": 0.5})
+    assert settings.vcpu_text == "0.25"
+    assert settings.memory_mib == 512
+
+
+@pytest.mark.parametrize(
+    ("arguments", "key", "fragment"),
+    [
+        ({"vcpu": 0}, "vcpu", "greater than 0"),
+        ({"vcpu": -1}, "vcpu", "greater than 0"),
+        ({"memory": 0}, "memory", "greater than 0"),
+        ({"memory": -2}, "memory", "greater than 0"),
+        ({"vcpu": 1.5}, "vcpu", "whole number"),
+        ({"time_limit": 30}, "time_limit", "at least 60"),
+        ({"retry_attempts": 0}, "retry_attempts", "1 to 10"),
+        ({"retry_attempts": 11}, "retry_attempts", "1 to 10"),
+        ({"num_gpus": -1}, "num_gpus", "0 or more"),
+        ({"platform": "LAMBDA"}, "platform", "EC2, FARGATE"),
+        ({"platform": "FARGATE", "num_gpus": 1, "vcpu": 1, "memory": 2}, "num_gpus", "no GPUs"),
+        ({"platform": "FARGATE", "vcpu": 3, "memory": 8}, "vcpu", "Fargate allows"),
+        ({"platform": "FARGATE", "vcpu": 1, "memory": 16}, "memory", "2 to 8 GiB"),
+        ({"container_image_uri": "not a uri!"}, "container_image_uri", "image reference"),
+        ({"s3_bucket_name": "Bad_Bucket"}, "s3_bucket_name", "bucket name"),
+        ({"vcpu": "many"}, "vcpu", "number is required"),
+        ({"poll_freq": 0}, "poll_freq", "greater than 0"),
+        ({"no_such_key": 1}, "no_such_key", "unknown setting"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_key_and_allowed_values(
+    arguments: dict, key: str, fragment: str
+) -> None:
+    with pytest.raises(InvalidSettingError) as raised:
+        ExecutorSettings.resolve(arguments)
+    message = str(raised.value)
+    assert raised.value.key == key
+    assert key in message and fragment in message
+    assert "[executors.awsbatch]" in message
+
+
+def test_to_config_round_trips() -> None:
+    settings = ExecutorSettings.resolve({"extra_pip_packages": ["numpy"], "vcpu": 4})
+    assert ExecutorSettings.resolve({}, settings.to_config()) == settings
