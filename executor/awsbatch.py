@@ -26,9 +26,13 @@ import cloudpickle
 from covalent._shared_files.config import get_config
 from covalent._shared_files.exceptions import TaskCancelledError, TaskRuntimeError
 from covalent.executor.base import AsyncBaseExecutor
+from covalent.executor.utils import Signals
 
-from . import registry, storage, workflow
+from statemachine.deploy import state_machine_arn
+
+from . import logs, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
+from .cancel import cancel_execution, stop_execution
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
 from .image import ImageSpec, default_base_image
 from .layout import TaskLocation
@@ -41,12 +45,18 @@ _EXECUTOR_PLUGIN_DEFAULTS = ExecutorSettings().to_config()
 
 log = logging.getLogger(__name__)
 
-# Extra time, past every attempt's time limit, that a job may wait for compute capacity before
-# the executor reports it instead of waiting on.
-QUEUE_ALLOWANCE_S = 3600
+# Seconds to wait for the dispatcher's answer to an executor signal.
+COVALENT_REPLY_TIMEOUT_S = 300
+
+
+def wait_deadline(settings: ExecutorSettings) -> float:
+    """Seconds after which a task is reported as stuck: every attempt's limit plus queueing."""
+    return settings.retry_attempts * settings.time_limit + settings.queue_timeout
+
 
 _image_uris: dict[tuple[str, str, str], str] = {}
 _checked_buckets: set[tuple[int, str]] = set()
+_checked_machines: set[str] = set()
 
 
 class AWSBatchExecutor(AsyncBaseExecutor):
@@ -86,6 +96,8 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             (the local stack).
         marker_interval: Seconds between listings of a dispatch's completion markers.
         retry_user_errors: Retry a task whose own code failed, too.
+        queue_timeout: Seconds a job may wait for capacity (beyond its attempts' time limits)
+            before the executor stops it and reports it as stuck.
     """
 
     def __init__(
@@ -117,6 +129,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         registry_endpoint: str | None = None,
         marker_interval: float | None = None,
         retry_user_errors: bool | None = None,
+        queue_timeout: int | None = None,
         **kwargs: Any,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
@@ -142,10 +155,10 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             task_metadata["dispatch_id"],
             int(task_metadata["node_id"]),
         )
-        if await self.get_cancel_requested():
+        if await self._cancel_requested():
             raise TaskCancelledError("Cancelled before submission: nothing was sent to AWS.")
         try:
-            versions = await self.get_version_info()
+            versions = await self._ask(Signals.GET, "version_info")
             prepared = await asyncio.to_thread(_prepare, settings, clients, versions)
             await asyncio.to_thread(
                 storage.upload_task,
@@ -155,14 +168,18 @@ class AWSBatchExecutor(AsyncBaseExecutor):
                 (function, args, kwargs),
                 settings.cache_dir,
             )
-            if await self.get_cancel_requested():
+            if await self._cancel_requested():
                 raise TaskCancelledError("Cancelled before submission: no job was submitted.")
             payload = workflow.execution_input(settings, location, prepared.job_definition)
             execution = await asyncio.to_thread(
                 _start, clients, prepared, location.execution_name, payload
             )
-            await self.set_job_handle({"execution_arn": execution.arn})
+            await self._ask(
+                Signals.PUT, ("job_handle", json.dumps({"execution_arn": execution.arn}))
+            )
             marker = await self._await_marker(settings, clients, location, execution, prepared)
+            if marker.get("status") != "SUCCEEDED" and await self._cancel_requested():
+                raise TaskCancelledError(f"Cancelled: execution {execution.arn} was stopped.")
             return await asyncio.to_thread(self._collect, settings, clients, location, marker)
         except EventBatchError as exc:
             self._fail(str(exc))
@@ -194,19 +211,33 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             settings.marker_interval,
             settings.poll_freq,
         )
-        deadline = settings.retry_attempts * (settings.time_limit + 60) + QUEUE_ALLOWANCE_S
+        deadline = wait_deadline(settings)
         try:
             return dict(await asyncio.wait_for(asyncio.wrap_future(future), timeout=deadline))
         except asyncio.TimeoutError:
+            await asyncio.to_thread(stop_execution, clients, execution.arn, "deadline")
             raise WaitTimeoutError(
-                f"No completion for execution {execution.arn} after {deadline} s "
-                f"({settings.retry_attempts} attempts of at most {settings.time_limit} s, plus "
-                f"{QUEUE_ALLOWANCE_S} s waiting for capacity). Check that queue "
-                f"'{settings.batch_queue}' has a VALID, ENABLED compute environment with room "
-                "for the task's vcpu/memory/num_gpus."
+                f"No completion for execution {execution.arn} after {deadline:.0f} s "
+                f"({settings.retry_attempts} attempt(s) of at most {settings.time_limit} s plus "
+                f"queue_timeout={settings.queue_timeout} s waiting for capacity); the execution "
+                f"was stopped. Check that queue '{settings.batch_queue}' has a VALID, ENABLED "
+                "compute environment with room for the task's vcpu/memory/num_gpus, or raise "
+                "'queue_timeout'."
             ) from None
         finally:
             watcher().forget(future)
+
+    async def _ask(self, action: Signals, body: Any) -> Any:
+        """Covalent's executor signals, with a patient wait for the answer.
+
+        Covalent's own helpers (get_version_info, ...) give up after 5 s, which a dispatcher busy
+        moving a large result exceeds; their late answer is then read by the next question.
+        """
+        self._notify(action, body)
+        return await self._wait_for_response(timeout=COVALENT_REPLY_TIMEOUT_S)
+
+    async def _cancel_requested(self) -> bool:
+        return await self._ask(Signals.GET, "cancel_requested") is True
 
     def _collect(
         self,
@@ -215,18 +246,23 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         location: TaskLocation,
         marker: dict[str, Any],
     ) -> Any:
-        io = storage.read_json(clients, location.bucket, location.io_key) or {}
+        io = storage.read_json(clients, location.bucket, location.io_key)
+        if io is None:
+            # The runner never reported: the container's log is the only account left.
+            io = {
+                "log_tail": logs.tail(
+                    clients, settings.batch_job_log_group_name, marker.get("log_stream")
+                )
+            }
         self._task_stdout.write(io.get("stdout", ""))
         self._task_stderr.write(io.get("stderr", ""))
-        if marker.get("status") == "SUCCEEDED" and not io.get("exception"):
+        if marker.get("status") == "SUCCEEDED" and not io.get("exception") and "log_tail" not in io:
             return storage.download_result(
                 clients, location.bucket, location.result_key, settings.cache_dir
             )
         raise TaskFailedError(describe_failure(marker, io))
 
     async def cancel(self, task_metadata: dict[str, Any], job_handle: Any) -> bool:
-        from .cancel import cancel_execution
-
         handle = json.loads(job_handle) if isinstance(job_handle, str) else job_handle
         if not handle or not handle.get("execution_arn"):
             return False
@@ -266,11 +302,12 @@ def _prepare(
         _checked_buckets.add((id(clients), settings.s3_bucket_name))
     image_uri = settings.container_image_uri or _runtime_image(settings, clients, versions)
     partition, account = clients.partition(), clients.account_id()
-    from statemachine.deploy import state_machine_arn
-
+    machine = state_machine_arn(partition, clients.region, account, settings.state_machine_name)
+    if machine not in _checked_machines:
+        workflow.check_state_machine(clients, machine)
+        _checked_machines.add(machine)
     return _Prepared(
-        state_machine_arn(partition, clients.region, account, settings.state_machine_name),
-        workflow.job_definition(settings, image_uri, partition, account, clients.region),
+        machine, workflow.job_definition(settings, image_uri, partition, account, clients.region)
     )
 
 

@@ -30,13 +30,19 @@ def submitted_job_id(clients: AwsClients, execution_arn: str) -> str | None:
     return None
 
 
-def cancel_execution(clients: AwsClients, execution_arn: str) -> bool:
+def stop_execution(clients: AwsClients, execution_arn: str, why: str = "cancel") -> str | None:
+    """Stop the execution if it runs and terminate its Batch job; return the job id, if any."""
+    reason = CANCEL_REASON if why == "cancel" else "Stopped by the executor: no completion in time"
     sfn = clients.client("stepfunctions")
     job_id = submitted_job_id(clients, execution_arn)
-    described = sfn.describe_execution(executionArn=execution_arn)
-    if described["status"] == "RUNNING":
-        sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause=CANCEL_REASON)
+    if sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+        sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause=reason)
     if job_id:
-        clients.client("batch").terminate_job(jobId=job_id, reason=CANCEL_REASON)
+        clients.client("batch").terminate_job(jobId=job_id, reason=reason)
+    return job_id
+
+
+def cancel_execution(clients: AwsClients, execution_arn: str) -> bool:
+    job_id = stop_execution(clients, execution_arn, "cancel")
     log.info("cancelled %s (job %s)", execution_arn, job_id)
     return True

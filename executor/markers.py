@@ -4,7 +4,7 @@ One background thread serves all executors in the process (Covalent builds one e
 task). Each tick it lists each dispatch's marker prefix once, whatever the number of tasks in
 flight, and resolves the waiters whose marker appeared. A slower sweep catches lost events: it
 lists the state machine's RUNNING executions once, and a task whose execution is no longer running,
-stopped more than a grace period ago and still has no marker gets its marker from
+stopped more than one sweep interval ago and still has no marker gets its marker from
 DescribeExecution, written with the same write-once rule the Lambda uses.
 """
 
@@ -25,9 +25,6 @@ from chalice_app.markers import new_marker, write_once
 from .aws import AwsClients
 
 log = logging.getLogger(__name__)
-
-# An execution that stopped this long ago without a marker lost its event.
-LOST_EVENT_GRACE_S = 30.0
 
 
 @dataclass
@@ -177,8 +174,8 @@ class MarkerWatcher:
         if status == "RUNNING" or stopped is None:
             return
         age = datetime.datetime.now(datetime.timezone.utc) - stopped
-        if age.total_seconds() < LOST_EVENT_GRACE_S:
-            return  # the event may still be on its way
+        if age.total_seconds() < w.sweep_interval:
+            return  # its event has had less than a sweep interval to arrive
         doc = new_marker(status, "executor-fallback", w.execution_arn)
         doc.update(
             error=described.get("error"),

@@ -83,6 +83,9 @@ class ExecutorSettings:
     registry_endpoint: str = ""
     marker_interval: float = 1.0
     retry_user_errors: bool = False
+    # Seconds a job may wait for compute capacity, past its attempts' time limits, before the
+    # executor reports it as stuck.
+    queue_timeout: int = 3600
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -112,7 +115,7 @@ class ExecutorSettings:
         for name in ("vcpu", "memory", "poll_freq", "marker_interval"):
             if name in values:
                 values[name] = _as_number(name, values[name])
-        for name in ("num_gpus", "retry_attempts", "time_limit"):
+        for name in ("num_gpus", "retry_attempts", "time_limit", "queue_timeout"):
             if name in values:
                 values[name] = _as_int(name, values[name])
         if "platform" in values and isinstance(values["platform"], str):
@@ -181,6 +184,8 @@ def _validate(s: ExecutorSettings) -> None:
             s.time_limit,
             "AWS Batch's attempt duration is at least 60 seconds; use 60 or more",
         )
+    if s.queue_timeout < 0:
+        raise InvalidSettingError("queue_timeout", s.queue_timeout, "must be 0 or more seconds")
     if s.poll_freq <= 0:
         raise InvalidSettingError("poll_freq", s.poll_freq, "must be greater than 0 seconds")
     if s.marker_interval <= 0:

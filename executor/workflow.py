@@ -35,6 +35,10 @@ _RETRY_PLATFORM_FAILURES = [
     {"OnReason": "*", "Action": "RETRY"},
 ]
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_DEFINITION_RESOURCES = {
+    "EC2": [{"Type": "VCPU", "Value": "1"}, {"Type": "MEMORY", "Value": "2048"}],
+    "FARGATE": [{"Type": "VCPU", "Value": "0.25"}, {"Type": "MEMORY", "Value": "512"}],
+}
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,9 @@ def job_definition(
         "Command": RUNNER_COMMAND,
         "JobRoleArn": role + settings.batch_job_role_name,
         "ExecutionRoleArn": role + settings.batch_execution_role_name,
-        # Batch requires resources on the definition; each task overrides them.
-        "ResourceRequirements": resource_requirements(settings),
+        # Batch requires resources on the definition; they are fixed (the smallest valid ones)
+        # so that tasks of any size share it, and each task's own size comes as an override.
+        "ResourceRequirements": _DEFINITION_RESOURCES[settings.platform],
         "Environment": container_environment(settings, region),
         "LogConfiguration": {
             "LogDriver": "awslogs",
@@ -143,6 +148,24 @@ def execution_input(
     }
 
 
+def _missing_state_machine(arn: str, code: str) -> AwsSetupError:
+    return AwsSetupError(
+        f"State machine {arn} does not exist ({code}). Deploy the control plane ('eventbatch "
+        "deploy', or 'eventbatch local up' for the local stack) or set 'state_machine_name'."
+    )
+
+
+def check_state_machine(clients: AwsClients, arn: str) -> None:
+    """Fail before anything is uploaded when the state machine is missing."""
+    try:
+        clients.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code == "StateMachineDoesNotExist":
+            raise _missing_state_machine(arn, code) from None
+        raise
+
+
 def start_execution(
     clients: AwsClients, state_machine_arn: str, name: str, payload: dict[str, Any]
 ) -> Execution:
@@ -154,11 +177,7 @@ def start_execution(
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         if code == "StateMachineDoesNotExist":
-            raise AwsSetupError(
-                f"State machine {state_machine_arn} does not exist ({code}). Deploy the control "
-                "plane ('eventbatch deploy', or 'eventbatch local up' for the local stack) or set "
-                "'state_machine_name'."
-            ) from None
+            raise _missing_state_machine(state_machine_arn, code) from None
         if code == "ExecutionAlreadyExists":
             # Same electron, different input (a new image, say): keep both, distinctly named.
             name = safe_name(name, short_hash(body, 8))

@@ -7,8 +7,11 @@ export EVENTBATCH_LOCAL_HOME="$root/.demo/local"
 export COVALENT_CONFIG_DIR="$root/.demo/covalent/config"
 export COVALENT_DATA_DIR="$root/.demo/covalent/data"
 export COVALENT_CACHE_DIR="$root/.demo/covalent/cache"
+export COVALENT_DATABASE="$root/.demo/covalent/dispatcher.sqlite"
+export COVALENT_LOGDIR="$root/.demo/covalent/log"
 export COVALENT_DISABLE_DASK=1  # the dispatcher below runs without a Dask cluster
-mkdir -p "$EVENTBATCH_LOCAL_HOME" "$COVALENT_CONFIG_DIR" "$COVALENT_DATA_DIR" "$COVALENT_CACHE_DIR"
+mkdir -p "$EVENTBATCH_LOCAL_HOME" "$COVALENT_CONFIG_DIR" "$COVALENT_DATA_DIR" "$COVALENT_CACHE_DIR" \
+  "$COVALENT_LOGDIR"
 port="${DEMO_COVALENT_PORT:-48118}"
 
 cleanup() {

@@ -26,6 +26,10 @@ for _name in ("CONFIG", "DATA", "CACHE"):
 # The dispatcher runs without Dask (`covalent start --no-cluster`); this makes the SDK's default
 # workflow executor match it when the test modules' lattices are defined.
 os.environ["COVALENT_DISABLE_DASK"] = "1"
+# The dispatcher's database is not under COVALENT_DATA_DIR: without this, every dispatcher on the
+# machine shares one, and one stopping cancels the others' running dispatches.
+os.environ["COVALENT_DATABASE"] = str(_SESSION_DIR / "covalent" / "dispatcher.sqlite")
+os.environ["COVALENT_LOGDIR"] = str(_SESSION_DIR / "covalent")
 os.environ.setdefault("EVENTBATCH_LOCAL_HOME", str(_SESSION_DIR / "local"))
 TEST_MOTO_PORT = int(os.environ.get("EVENTBATCH_TEST_MOTO_PORT", "5155"))
 TEST_REGISTRY_PORT = int(os.environ.get("EVENTBATCH_TEST_REGISTRY_PORT", "5156"))
@@ -57,6 +61,10 @@ def covalent_server(local_stack: object) -> Iterator[int]:
     """A real `covalent start --no-cluster` dispatcher; yields its port."""
     port = _free_port()
     covalent = str(BIN / "covalent")
+    if os.environ.get("EVENTBATCH_TEST_COVALENT_DEBUG"):
+        import covalent as ct
+
+        ct.set_config("sdk.log_level", "debug")  # the dispatcher's log: COVALENT_LOGDIR
     log = open(_SESSION_DIR / "covalent-start.log", "ab")  # noqa: SIM115 - held open by the fixture
     subprocess.run(
         [covalent, "start", "--no-cluster", "-p", str(port)], check=True, stdout=log, stderr=log

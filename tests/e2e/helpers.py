@@ -18,3 +18,26 @@ def explain(result: Any) -> str:
             f"error={node['error']!r} stderr={(node['stderr'] or '')[:2000]!r}"
         )
     return "\n".join(lines)
+
+
+def run(lattice: Any, *args: Any, **kwargs: Any) -> Any:
+    """Dispatch to the test dispatcher and wait for the result."""
+    import covalent as ct
+
+    dispatch_id = ct.dispatch(lattice)(*args, **kwargs)
+    return ct.get_result(dispatch_id, wait=True)
+
+
+def electron_nodes(result: Any, name: str) -> list[dict]:
+    return [n for n in node_results(result) if n["node_name"] == name]
+
+
+def marker(
+    aws: Any, dispatch_id: str, node_id: int, bucket: str = "covalent-eventbatch-local"
+) -> dict:
+    import json
+
+    body = aws.client("s3").get_object(
+        Bucket=bucket, Key=f"covalent/markers/{dispatch_id}/{node_id}.json"
+    )
+    return dict(json.loads(body["Body"].read()))

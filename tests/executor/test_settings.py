@@ -103,3 +103,17 @@ def test_bad_settings_are_refused_with_the_key_and_allowed_values(
 def test_to_config_round_trips() -> None:
     settings = ExecutorSettings.resolve({"extra_pip_packages": ["numpy"], "vcpu": 4})
     assert ExecutorSettings.resolve({}, settings.to_config()) == settings
+
+
+def test_tasks_of_any_size_share_one_job_definition() -> None:
+    from executor.workflow import job_definition
+
+    def name(**arguments: object) -> str:
+        settings = ExecutorSettings.resolve(arguments)
+        return str(
+            job_definition(settings, "repo:tag", "aws", "1", "us-east-1")["JobDefinitionName"]
+        )
+
+    assert name(vcpu=16, memory=16, num_gpus=1, time_limit=600) == name()
+    assert name(batch_job_role_name="OtherRole") != name()
+    assert name(platform="FARGATE", vcpu=1, memory=2) != name()
