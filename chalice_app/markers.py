@@ -56,6 +56,9 @@ def _job_fields(job: Any) -> dict:
         "exit_code": exit_code,
         "reason": "; ".join(dict.fromkeys(r for r in reasons if r)) or None,
         "log_stream": _get(container, "LogStreamName") or _get(last_container, "LogStreamName"),
+        # Milliseconds since the epoch, of the last attempt: how long it ran.
+        "started_at": _get(last, "StartedAt") or _get(job, "StartedAt"),
+        "stopped_at": _get(last, "StoppedAt") or _get(job, "StoppedAt"),
     }
 
 
@@ -120,6 +123,8 @@ def new_marker(status: str, source: str, execution_arn: Any) -> dict:
         "exit_code": None,
         "reason": None,
         "log_stream": None,
+        "started_at": None,
+        "stopped_at": None,
         "error": None,
         "cause": None,
         "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),

@@ -260,7 +260,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             return storage.download_result(
                 clients, location.bucket, location.result_key, settings.cache_dir
             )
-        raise TaskFailedError(describe_failure(marker, io))
+        raise TaskFailedError(describe_failure(marker, io, settings.time_limit))
 
     async def cancel(self, task_metadata: dict[str, Any], job_handle: Any) -> bool:
         handle = json.loads(job_handle) if isinstance(job_handle, str) else job_handle

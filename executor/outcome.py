@@ -38,7 +38,16 @@ def _hint(*texts: Any) -> str:
     return ""
 
 
-def describe_failure(marker: dict[str, Any], io: dict[str, Any]) -> str:
+def _attempt_seconds(marker: dict[str, Any]) -> float | None:
+    started, stopped = marker.get("started_at"), marker.get("stopped_at")
+    if isinstance(started, (int, float)) and isinstance(stopped, (int, float)):
+        return (stopped - started) / 1000
+    return None
+
+
+def describe_failure(
+    marker: dict[str, Any], io: dict[str, Any], time_limit: int | None = None
+) -> str:
     status = marker.get("status", "FAILED")
     job_id = marker.get("job_id")
     where = f"AWS Batch job {job_id}" if job_id else "The task"
@@ -52,6 +61,13 @@ def describe_failure(marker: dict[str, Any], io: dict[str, Any]) -> str:
             f"Remote traceback:\n{exception.get('traceback', '').rstrip()}"
         )
     reason = marker.get("reason")
+    ran = _attempt_seconds(marker)
+    if not reason and ran is not None and time_limit and ran >= time_limit - 1:
+        # Not every Batch (nor moto) records a reason for a timeout; the duration tells.
+        reason = (
+            f"the attempt ran {ran:.0f} s, reaching its time limit "
+            f"(attemptDurationSeconds={time_limit})"
+        )
     exit_code = marker.get("exit_code")
     if exit_code is None:
         exit_code = io.get("exit_status")
@@ -70,6 +86,13 @@ def describe_failure(marker: dict[str, Any], io: dict[str, Any]) -> str:
         details.append(f"cause: {marker['cause']}")
     if marker.get("log_stream"):
         details.append(f"log stream: {marker['log_stream']}")
+    if not details and "log_tail" in io and not io["log_tail"]:
+        # No reason, no exit code, no report from the runner and no log line at all.
+        details.append(
+            "the container left no output and no exit code: it most likely never started. "
+            "Check that the image can be pulled ('container_image_uri', 'ecr_repo_name') by the "
+            "execution role ('batch_execution_role_name')"
+        )
     body = "\n".join(f"  {d}" for d in details)
     logs = io.get("log_tail")
     tail = f"\nLast lines of the container's log:\n{logs}" if logs else ""

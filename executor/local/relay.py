@@ -63,13 +63,19 @@ def deliver(message_body: str, handlers: dict[str, Any], account: str) -> Any:
     return handler(event, LambdaContext(getattr(handler, "__name__", "handler")))
 
 
-def relay(queue_url: str, stop: threading.Event) -> None:
-    sqs = boto3.client("sqs")
+def relay(
+    queue_url: str,
+    stop: threading.Event,
+    handlers: dict[str, Any] | None = None,
+    sqs: Any = None,
+    wait_s: int = 5,
+) -> None:
+    sqs = sqs or boto3.client("sqs")
     account = boto3.client("sts").get_caller_identity()["Account"]
-    handlers = _handlers()
+    handlers = handlers or _handlers()
     while not stop.is_set():
         received = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
         )
         for message in received.get("Messages", []):
             try:

@@ -77,3 +77,23 @@ def test_failure_before_the_job_names_the_step_functions_error() -> None:
 def test_stopped_execution() -> None:
     message = describe_failure({"status": "ABORTED", "reason": "Cancelled by Covalent"}, {})
     assert message.startswith("The task's Step Functions execution ended ABORTED.")
+
+
+def test_timeout_without_a_recorded_reason_is_told_by_the_duration() -> None:
+    marker = {
+        "status": "FAILED",
+        "job_id": "j",
+        "attempts": 1,
+        "started_at": 1_000,
+        "stopped_at": 61_500,
+    }
+    message = describe_failure(marker, {}, time_limit=60)
+    assert "ran 60 s, reaching its time limit" in message
+    assert "raise 'time_limit'" in message
+    assert "time limit" not in describe_failure({**marker, "stopped_at": 11_000}, {}, time_limit=60)
+
+
+def test_a_container_that_left_no_trace_points_at_the_image() -> None:
+    message = describe_failure({"status": "FAILED", "job_id": "j", "attempts": 1}, {"log_tail": ""})
+    assert "most likely never started" in message
+    assert "container_image_uri" in message
