@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 from .errors import EventBatchError
@@ -109,15 +110,22 @@ def _configured_settings(**overrides: object) -> ExecutorSettings:
 
 
 def _image_build(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from .aws import clients_for
     from .awsbatch import _runtime_image
 
     settings = _configured_settings(extra_pip_packages=args.extra_pip_packages)
-    console = Console(stderr=True)
-    with console.status("checking the runtime image") as status:
-        uri = _runtime_image(settings, clients_for(settings), {}, progress=status.update)
+    clients = clients_for(settings)
+    started = time.monotonic()
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        with Console(stderr=True).status("checking the runtime image") as status:
+            uri = _runtime_image(settings, clients, {}, progress=status.update)
+    else:
+        uri = _runtime_image(
+            settings, clients, {}, progress=lambda line: print(line, file=sys.stderr, flush=True)
+        )
+    print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
     print(uri)
     return 0
 

@@ -1,0 +1,69 @@
+"""The runtime image: built once with progress, found by tag after, not needed locally after."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from executor.awsbatch import AWSBatchExecutor
+
+from .harness import DirectRun
+
+pytestmark = pytest.mark.e2e
+
+
+def _image_build(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "executor.cli", "image", "build", *extra],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+    )
+
+
+def test_image_build_shows_progress_once_then_finds_the_tag(covalent_server) -> None:
+    # A package the session's other images lack: a new tag, so a real build and push.
+    cold = _image_build("--extra-pip-packages", "six")
+    assert cold.returncode == 0, cold.stderr
+    assert "Building runtime image" in cold.stderr
+    assert "Step 1/7 : FROM python:" in cold.stderr
+    assert "Pushed" in cold.stderr
+    uri = cold.stdout.strip()
+    assert uri.rsplit(":", 1)[1].startswith("py3.")
+
+    warm = _image_build("--extra-pip-packages", "six")
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout.strip() == uri
+    assert "Building" not in warm.stderr and "Step" not in warm.stderr
+
+
+def test_no_docker_needed_once_the_image_exists(local_stack, monkeypatch) -> None:
+    AWSBatchExecutor()  # the runtime image of this session exists after the tests above it
+    DirectRun(AWSBatchExecutor())(lambda: "warm")  # make sure: built here if it was not
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    import executor.awsbatch as plugin
+
+    plugin._image_uris.clear()  # forget this process's cache: the lookup goes to ECR
+    assert DirectRun(AWSBatchExecutor())(lambda: "no docker") == "no docker"
+
+
+def test_prebuilt_image_uri_skips_building(local_stack, aws, monkeypatch) -> None:
+    images = aws.client("ecr").describe_images(repositoryName="covalent-batch-job-images")
+    tag = images["imageDetails"][0]["imageTags"][0]
+    uri = f"127.0.0.1:{local_stack.registry_port}/covalent-batch-job-images:{tag}"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert DirectRun(AWSBatchExecutor(container_image_uri=uri))(lambda: "prebuilt") == "prebuilt"
+
+
+def test_build_without_docker_says_what_to_do(local_stack, monkeypatch) -> None:
+    from covalent._shared_files.exceptions import TaskRuntimeError
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    run = DirectRun(AWSBatchExecutor(extra_pip_packages=["a-package-never-built"]))
+    with pytest.raises(TaskRuntimeError, match="no Docker engine answers"):
+        run(lambda: 1)
+    assert "container_image_uri" in run.stderr
