@@ -327,7 +327,7 @@ def _job_roles() -> dict[str, Any]:
 
 def _state_machine() -> dict[str, Any]:
     definitions = _arn("batch", "job-definition/${JobDefinitionPrefix}*")
-    role_statements = [
+    role_statements: list[dict[str, Any]] = [
         {
             # FindJobDefinition; DescribeJobDefinitions has no resource-level permissions.
             "Sid": "FindJobDefinition",
