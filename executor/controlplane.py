@@ -21,6 +21,8 @@ from typing import Any
 
 from statemachine.definition import build_definition
 
+from . import iampolicy
+
 # The logical ids Chalice gives the functions and roles of chalice_app/app.py.
 TASK_FUNCTION, EXECUTION_FUNCTION = "OnTaskFinished", "OnExecutionStatus"
 EXECUTION_EVENT = "OnExecutionStatusEvent"
@@ -414,6 +416,40 @@ def _state_machine() -> dict[str, Any]:
     }
 
 
+def _subs(value: Any) -> Any:
+    """Wrap every string holding a ${...} reference in Fn::Sub."""
+    if isinstance(value, dict):
+        return {k: _subs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_subs(v) for v in value]
+    if isinstance(value, str) and "${" in value:
+        return _sub(value)
+    return value
+
+
+def _executor_policy() -> dict[str, Any]:
+    """iam/executor-policy.json with this stack's exact ARNs, to attach to the executor's users."""
+    names = iampolicy.Names(
+        partition="${AWS::Partition}",
+        region="${AWS::Region}",
+        account="${AWS::AccountId}",
+        bucket="${BucketName}",
+        prefix="${S3Prefix}",
+        ecr_repo="${EcrRepoName}",
+        state_machine="${StateMachineName}",
+    )
+    return {
+        "ExecutorPolicy": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Description": "What the Covalent executor (dispatcher side) needs; attach it to "
+                "the users or roles that dispatch.",
+                "PolicyDocument": _subs(iampolicy.policy(names)),
+            },
+        }
+    }
+
+
 def _compute() -> dict[str, Any]:
     network = {
         "Subnets": {"Ref": "SubnetIds"},
@@ -552,6 +588,10 @@ def _outputs() -> dict[str, Any]:
         name: {"Description": f"[executors.awsbatch] {OUTPUT_SETTINGS[name]}", "Value": value}
         for name, value in values.items()
     }
+    outputs["ExecutorPolicyArn"] = {
+        "Description": "Managed policy to attach to the users or roles that dispatch",
+        "Value": {"Ref": "ExecutorPolicy"},
+    }
     outputs["StateMachineArn"] = {
         "Description": "The state machine (executions are named DISPATCHID-NODEID)",
         "Value": {"Ref": "StateMachine"},
@@ -571,6 +611,7 @@ def merge_template() -> dict[str, Any]:
             **_storage(),
             **_job_roles(),
             **_state_machine(),
+            **_executor_policy(),
             **_compute(),
             **_lambda_overrides(),
         },
