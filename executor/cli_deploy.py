@@ -66,14 +66,14 @@ def main(args: argparse.Namespace) -> int:
         settings.credentials, settings.profile, settings.region, settings.endpoint_url
     )
     if args.command == "doctor":
-        from .doctor import FAIL, run
+        from .doctor import FAIL, exit_status, run
 
         checks = run(settings, clients)
         for check in checks:
             print(check.line())
         failed = sum(c.status == FAIL for c in checks)
-        print(f"{failed} of {len(checks)} checks failed" if failed else "all checks passed")
-        return 1 if failed else 0
+        print(f"{failed} of {len(checks)} checks failed" if failed else "no check failed")
+        return exit_status(checks)
 
     from . import deploy
 

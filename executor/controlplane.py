@@ -250,6 +250,8 @@ def _storage() -> dict[str, Any]:
             "Type": "AWS::ECR::Repository",
             "Properties": {
                 "RepositoryName": {"Ref": "EcrRepoName"},
+                # Runtime images are rebuilt on demand: deleting the stack may delete them.
+                "EmptyOnDelete": True,
                 "ImageScanningConfiguration": {"ScanOnPush": True},
                 "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
             },

@@ -419,3 +419,8 @@ def _principal_arn(caller_arn: str) -> str:
 
 def run(settings: ExecutorSettings, clients: AwsClients) -> list[Check]:
     return Doctor(settings, clients).run()
+
+
+def exit_status(checks: list[Check]) -> int:
+    """0 when no check failed ("not checked" is not a failure), else 1."""
+    return 1 if any(c.status == FAIL for c in checks) else 0
