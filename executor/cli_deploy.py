@@ -62,13 +62,10 @@ def main(args: argparse.Namespace) -> int:
     from .aws import AwsClients
 
     settings = _settings(args)
-    clients = AwsClients(
-        settings.credentials, settings.profile, settings.region, settings.endpoint_url
-    )
     if args.command == "doctor":
         from .doctor import FAIL, exit_status, run
 
-        checks = run(settings, clients)
+        checks = run(settings)
         for check in checks:
             print(check.line())
         failed = sum(c.status == FAIL for c in checks)
@@ -77,6 +74,9 @@ def main(args: argparse.Namespace) -> int:
 
     from . import deploy
 
+    clients = AwsClients(
+        settings.credentials, settings.profile, settings.region, settings.endpoint_url
+    )
     parameters = {}
     for item in args.parameter:
         key, sep, value = item.partition("=")

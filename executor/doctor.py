@@ -417,7 +417,24 @@ def _principal_arn(caller_arn: str) -> str:
     return ""
 
 
-def run(settings: ExecutorSettings, clients: AwsClients) -> list[Check]:
+_CREDENTIALS_FIX = (
+    "set 'credentials' and 'profile' in [executors.awsbatch] (or configure the default AWS "
+    "credential chain), and check 'endpoint_url' if set"
+)
+
+
+def run(settings: ExecutorSettings, clients: AwsClients | None = None) -> list[Check]:
+    """Every check, in order; clients are made from the settings unless given."""
+    if clients is None:
+        try:
+            clients = AwsClients(
+                settings.credentials, settings.profile, settings.region, settings.endpoint_url
+            )
+        except BotoCoreError as exc:  # a profile that is not in the credentials file, say
+            return [
+                Check("credentials", FAIL, str(exc), _CREDENTIALS_FIX),
+                Check("everything else", SKIP, "not checked without working credentials"),
+            ]
     return Doctor(settings, clients).run()
 
 
