@@ -4,8 +4,8 @@ A moto server of its own, in this process, with IAM enforcement switched on once
 exist: the doctor runs as an IAM user whose policy is iam/executor-policy.json less one action.
 moto checks resources only for S3; for the other services it matches every request against
 "*", so the non-S3 statements are given "*" here (the actions are what is tested).
-moto answers iam:SimulatePrincipalPolicy with an error, so the doctor falls back to its probes, as it does for a
-caller not allowed to simulate.
+moto answers iam:SimulatePrincipalPolicy with an error, so the doctor falls back to its probes,
+as it does for a caller not allowed to simulate.
 """
 
 from __future__ import annotations
