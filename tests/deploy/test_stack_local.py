@@ -230,3 +230,23 @@ def test_an_electron_runs_on_the_deployed_control_plane(deployed, relayed, coval
     assert marker["status"] == "SUCCEEDED"
     assert marker["source"] == "task-finished"
     assert marker["execution_arn"] == execution["executionArn"]
+
+
+def test_doctor_passes_on_the_deployed_control_plane(deployed, local_stack):
+    from executor import doctor
+    from executor.local import stack
+
+    values = deploy.settings_from_outputs(deployed)
+    settings = stack.local_settings(local_stack, **values)
+    checks = doctor.run(settings)
+    failed = [c.line() for c in checks if c.status == doctor.FAIL]
+    assert failed == []
+    assert {c.name for c in checks if c.status == doctor.PASS} >= {
+        "S3 bucket",
+        "ECR repository",
+        "Batch job queue",
+        "state machine",
+        "job role",
+        "execution role",
+        "log group",
+    }
