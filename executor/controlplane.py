@@ -42,7 +42,7 @@ OUTPUT_SETTINGS = {
     "Platform": "platform",
 }
 
-_PARAMETERS: dict[str, dict[str, Any]] = {
+PARAMETERS: dict[str, dict[str, Any]] = {
     "BucketName": {
         "Type": "String",
         "Default": "covalent-batch-job-resources",
@@ -607,7 +607,7 @@ def merge_template() -> dict[str, Any]:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Covalent EventBatch control plane: state machine, Lambda and event rules, "
         "bucket, ECR repository, roles, optionally a Batch compute environment and queue.",
-        "Parameters": _PARAMETERS,
+        "Parameters": PARAMETERS,
         "Conditions": _CONDITIONS,
         "Resources": {
             **_storage(),

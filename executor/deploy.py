@@ -268,6 +268,12 @@ def deploy(
     say: Say = print,
 ) -> dict[str, str]:
     """Package, upload and deploy; return the stack's Outputs."""
+    unknown = sorted(set(parameters or {}) - set(controlplane.PARAMETERS))
+    if unknown:
+        raise DeployError(
+            f"Unknown template parameter(s) {', '.join(unknown)}; the template takes "
+            f"{', '.join(controlplane.PARAMETERS)}."
+        )
     if local_transform is None:
         local_transform = bool(clients.endpoint_url)
     bucket = artifacts_bucket or artifact_bucket_name(clients.account_id(), clients.region)

@@ -250,3 +250,28 @@ def test_doctor_passes_on_the_deployed_control_plane(deployed, local_stack):
         "execution role",
         "log group",
     }
+
+
+def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys):
+    from executor.awsbatch import _config_section
+    from executor.cli import main
+
+    before = _config_section()  # the local stack's section: put back afterwards
+    assert before["endpoint_url"] == local_stack.endpoint_url
+    arguments = ["deploy", "--stack-name", STACK, "--write-config"]
+    for key, value in PARAMETERS.items():
+        arguments += ["-p", f"{key}={value}"]
+    try:
+        assert main(arguments) == 0
+        out = capsys.readouterr().out
+        assert "[executors.awsbatch]" in out
+        assert 'state_machine_name = "eventbatch-deployed"' in out
+        assert f"# attach {deployed['ExecutorPolicyArn']}" in out
+        written = _config_section()
+        assert written["s3_bucket_name"] == "eventbatch-deployed"
+        assert written["batch_job_role_name"] == "EventBatchDeployedJobRole"
+        assert written["endpoint_url"] == local_stack.endpoint_url  # credentials etc. kept
+    finally:
+        deploy.write_config(before)
+    assert main(["deploy", "--stack-name", STACK, "-p", "NoSuchParameter=1"]) == 1
+    assert "Unknown template parameter(s) NoSuchParameter" in capsys.readouterr().err
