@@ -135,6 +135,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "MinValue": 1,
         "Description": "Upper bound of the compute environment's vCPUs.",
     },
+    "BatchServiceRoleArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Service role of the compute environment; empty uses Batch's "
+        "service-linked role (recommended).",
+    },
     "SubnetIds": {
         "Type": "CommaDelimitedList",
         "Default": "",
@@ -151,6 +157,7 @@ _CONDITIONS: dict[str, Any] = {
     "CreateEc2": {"Fn::Equals": [{"Ref": "ComputeEnvironment"}, "EC2"]},
     "CreateFargate": {"Fn::Equals": [{"Ref": "ComputeEnvironment"}, "FARGATE"]},
     "CreateCompute": {"Fn::Or": [{"Condition": "CreateEc2"}, {"Condition": "CreateFargate"}]},
+    "HasServiceRole": {"Fn::Not": [{"Fn::Equals": [{"Ref": "BatchServiceRoleArn"}, ""]}]},
     "UseGpu": {
         "Fn::And": [{"Condition": "CreateEc2"}, {"Fn::Equals": [{"Ref": "GpuInstances"}, "true"]}]
     },
@@ -457,6 +464,9 @@ def _compute() -> dict[str, Any]:
         "Subnets": {"Ref": "SubnetIds"},
         "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
     }
+    service_role = {
+        "Fn::If": ["HasServiceRole", {"Ref": "BatchServiceRoleArn"}, {"Ref": "AWS::NoValue"}]
+    }
     return {
         "InstanceRole": {
             "Type": "AWS::IAM::Role",
@@ -482,6 +492,7 @@ def _compute() -> dict[str, Any]:
             "Properties": {
                 "Type": "MANAGED",
                 "State": "ENABLED",
+                "ServiceRole": service_role,
                 "ComputeResources": {
                     "Type": "EC2",
                     "AllocationStrategy": "BEST_FIT_PROGRESSIVE",
@@ -504,6 +515,7 @@ def _compute() -> dict[str, Any]:
             "Properties": {
                 "Type": "MANAGED",
                 "State": "ENABLED",
+                "ServiceRole": service_role,
                 "ComputeResources": {"Type": "FARGATE", "MaxvCpus": {"Ref": "MaxVcpus"}, **network},
             },
         },

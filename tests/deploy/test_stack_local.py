@@ -275,3 +275,79 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
         deploy.write_config(before)
     assert main(["deploy", "--stack-name", STACK, "-p", "NoSuchParameter=1"]) == 1
     assert "Unknown template parameter(s) NoSuchParameter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("parameters", "platform", "resources"),
+    [
+        ({"ComputeEnvironment": "FARGATE"}, "FARGATE", {"type": "FARGATE"}),
+        (
+            # moto knows instance types, not the families of the default (g4dn,g5).
+            {
+                "ComputeEnvironment": "EC2",
+                "GpuInstances": "true",
+                "GpuInstanceTypes": "g4dn.xlarge",
+            },
+            "EC2",
+            {"type": "EC2", "instanceTypes": ["g4dn.xlarge"], "imageType": "ECS_AL2_NVIDIA"},
+        ),
+        (
+            {"ComputeEnvironment": "EC2", "InstanceTypes": "m5.large"},
+            "EC2",
+            {"type": "EC2", "instanceTypes": ["m5.large"], "imageType": "ECS_AL2023"},
+        ),
+    ],
+    ids=["fargate", "ec2-gpu", "ec2"],
+)
+def test_stack_with_its_own_compute_environment(local_stack, aws, parameters, platform, resources):
+    from executor import doctor
+    from executor.local import stack
+
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"sg-{vpc}", Description="jobs", VpcId=vpc)
+    name = f"eventbatch-{parameters['ComputeEnvironment'].lower()}-{len(parameters)}"
+    service_role = aws.client("iam").get_role(RoleName="CovalentEventBatchServiceRole")["Role"]
+    outputs = deploy.deploy(
+        aws,
+        stack=name,
+        parameters={
+            **parameters,
+            "BucketName": name,
+            "EcrRepoName": name,
+            "JobRoleName": f"{name}-job",
+            "ExecutionRoleName": f"{name}-execution",
+            "LogGroupName": name,
+            "StateMachineName": name,
+            "JobQueueName": f"{name}-queue",
+            "SubnetIds": subnet,
+            "SecurityGroupIds": group["GroupId"],
+            # moto needs an explicit service role; on AWS the default (none) uses Batch's
+            # service-linked role.
+            "BatchServiceRoleArn": service_role["Arn"],
+        },
+        say=lambda _: None,
+    )
+    try:
+        assert outputs["BatchQueue"] == f"{name}-queue"
+        assert outputs["Platform"] == platform
+        batch = aws.client("batch")
+        (queue,) = batch.describe_job_queues(jobQueues=[outputs["BatchQueue"]])["jobQueues"]
+        assert (queue["state"], queue["status"]) == ("ENABLED", "VALID")
+        (environment,) = batch.describe_compute_environments(
+            computeEnvironments=[queue["computeEnvironmentOrder"][0]["computeEnvironment"]]
+        )["computeEnvironments"]
+        compute = environment["computeResources"]
+        assert environment["type"] == "MANAGED"
+        assert compute["type"] == resources["type"]
+        assert compute["subnets"] == [subnet]
+        if "instanceTypes" in resources:
+            assert compute["instanceTypes"] == resources["instanceTypes"]
+            assert compute["ec2Configuration"] == [{"imageType": resources["imageType"]}]
+        values = deploy.settings_from_outputs(outputs)
+        settings = stack.local_settings(local_stack, **values, memory=2)  # Fargate: 2 GiB+
+        checks = {c.name: c for c in doctor.run(settings)}
+        assert checks["Batch job queue"].status == doctor.PASS
+    finally:
+        aws.client("cloudformation").delete_stack(StackName=name)
