@@ -168,7 +168,11 @@ class Doctor:
         environments = [e["computeEnvironment"] for e in queue.get("computeEnvironmentOrder", [])]
         bad = []
         if environments:
-            found = batch.describe_compute_environments(computeEnvironments=environments)
+            try:
+                found = batch.describe_compute_environments(computeEnvironments=environments)
+            except ClientError as exc:
+                self.add("Batch job queue", FAIL, f"{name}: {_code(exc)}", _permission_fix(exc))
+                return
             for env in found["computeEnvironments"]:
                 if env.get("state") != "ENABLED" or env.get("status") != "VALID":
                     bad.append(f"{env['computeEnvironmentName']} {env['state']}/{env['status']}")
