@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
 
-.PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local
+.PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated
 
 help:
 	@echo "make demo   run an example Covalent workflow on the local stack (AWS stand-in)"
@@ -46,6 +46,11 @@ test: setup lint typecheck
 
 bench: setup
 	$(PY) -m benchmarks.compare $(BENCH_ARGS)
+
+# The committed CloudFormation merge template and executor policy, regenerated from the code.
+generated: $(STAMP)
+	$(PY) -m executor.controlplane deploy/control-plane.json
+	$(PY) -m executor.iampolicy iam/executor-policy.json
 
 clean-local: $(STAMP)
 	$(BIN)/eventbatch local down

@@ -1,7 +1,15 @@
 """The control plane's Lambda: completion events in, markers in S3 out.
 
 Deployed with ``chalice deploy`` from the repository root (the root ``app.py`` re-exports this
-app). Handlers raise on S3 errors so that the invocation fails and EventBridge retries it.
+app), or as part of the control plane's CloudFormation stack (``chalice package`` with
+``deploy/control-plane.json`` merged in). Handlers raise on S3 errors so that the invocation fails
+and EventBridge retries it.
+
+Which state machine is ours: its name, ``EVENTBATCH_STATE_MACHINE_NAME`` (default
+``covalent-eventbatch``, set per stage in ``.chalice/config.json``), narrows the execution-status
+rule by ARN suffix; the CloudFormation stack replaces that with the exact ARN and sets
+``EVENTBATCH_STATE_MACHINE_ARN``. Either way the handlers check again at run time (see ``ours``),
+because an event rule is one edit away from matching more than it should.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ app.log.setLevel(logging.INFO)
 
 EVENT_SOURCE = "covalent.eventbatch"
 EVENT_DETAIL_TYPE = "Task Finished"
-# Set by the deployment: only this state machine's status changes are of interest.
-STATE_MACHINE_ARN = os.environ.get("EVENTBATCH_STATE_MACHINE_ARN", "")
+DEFAULT_STATE_MACHINE_NAME = "covalent-eventbatch"
+# Read when Chalice builds the rule (at packaging time): the deploying shell may override it.
+STATE_MACHINE_NAME = os.environ.get("EVENTBATCH_STATE_MACHINE_NAME") or DEFAULT_STATE_MACHINE_NAME
 
 _s3 = None
 
@@ -53,6 +62,9 @@ def _write(location: dict, doc: dict) -> dict:
     {"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE]}, name="on_task_finished"
 )
 def on_task_finished(event):
+    if not ours(state_machine_of_execution(event.detail.get("ExecutionArn"))):
+        app.log.warning("ignored event %s of another state machine", event.event_id)
+        return {"written": False, "ignored": "another state machine"}
     try:
         location, doc = marker_from_task_event(event.detail)
     except InvalidEvent as exc:
@@ -61,17 +73,43 @@ def on_task_finished(event):
     return _write(location, doc)
 
 
+def state_machine_of_execution(execution_arn: object) -> str | None:
+    """arn:P:states:R:A:execution:MACHINE:NAME -> arn:P:states:R:A:stateMachine:MACHINE."""
+    if not isinstance(execution_arn, str):
+        return None
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return None
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
+
+
+def ours(state_machine_arn: object) -> bool:
+    """Whether events of this state machine are ours to record (read at call time)."""
+    if not isinstance(state_machine_arn, str):
+        return False
+    exact = os.environ.get("EVENTBATCH_STATE_MACHINE_ARN")
+    if exact:
+        return state_machine_arn == exact
+    name = os.environ.get("EVENTBATCH_STATE_MACHINE_NAME") or DEFAULT_STATE_MACHINE_NAME
+    return state_machine_arn.endswith(f":stateMachine:{name}")
+
+
 _EXECUTION_PATTERN: dict = {
     "source": ["aws.states"],
     "detail-type": ["Step Functions Execution Status Change"],
-    "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED"]},
+    # EventBridge suffix matching: the account and region need not be known when packaging.
+    "detail": {
+        "status": ["FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED"],
+        "stateMachineArn": [{"suffix": f":stateMachine:{STATE_MACHINE_NAME}"}],
+    },
 }
-if STATE_MACHINE_ARN:
-    _EXECUTION_PATTERN["detail"]["stateMachineArn"] = [STATE_MACHINE_ARN]
 
 
 @app.on_cw_event(_EXECUTION_PATTERN, name="on_execution_status")
 def on_execution_status(event):
+    if not ours(event.detail.get("stateMachineArn")):
+        app.log.warning("ignored event %s of another state machine", event.event_id)
+        return {"written": False, "ignored": "another state machine"}
     try:
         found = marker_from_execution_event(event.detail)
     except InvalidEvent as exc:

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from . import cli_deploy
 from .errors import EventBatchError
 from .settings import ExecutorSettings
 
@@ -17,6 +18,8 @@ examples:
   eventbatch local down          stop everything 'local up' started
   eventbatch image build         build and push the runtime image now, print its URI
   eventbatch cleanup DISPATCH_ID delete a finished dispatch's objects from S3
+  eventbatch deploy              deploy the control plane to AWS, print [executors.awsbatch]
+  eventbatch doctor              check the configured resources, permissions and Docker
 """
 
 
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         help="delete a finished dispatch's task objects and markers from S3",
     )
     cleanup.add_argument("dispatch_ids", nargs="+", metavar="DISPATCH_ID")
+    cli_deploy.register(commands)
     return parser
 
 
@@ -79,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _image_build(args)
         if args.command == "cleanup":
             return _cleanup(args)
+        if args.command in cli_deploy.COMMANDS:
+            return cli_deploy.main(args)
     except EventBatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ def serve(port: int) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from executor.local import moto_compat
+    from executor.local import moto_cfn, moto_compat
 
     if not moto_compat.apply():
         print(
@@ -28,6 +28,7 @@ def serve(port: int) -> None:
             file=sys.stderr,
         )
     default_user_config["stepfunctions"]["execute_state_machine"] = True
+    moto_cfn.apply()  # stacks' state machines on the executing backend (eventbatch deploy)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     print(f"moto server listening on 127.0.0.1:{port}", flush=True)

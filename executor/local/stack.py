@@ -100,6 +100,9 @@ def _aws_env(state: StackState) -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION=REGION,
     )
+    if state.state_machine_arn:
+        # The handlers record events of this state machine only, as the deployed Lambda does.
+        env["EVENTBATCH_STATE_MACHINE_ARN"] = state.state_machine_arn
     return env
 
 

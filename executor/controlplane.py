@@ -1,0 +1,651 @@
+"""The control plane's CloudFormation, merged into Chalice's template by ``chalice package``.
+
+``chalice package --merge-template deploy/control-plane.json OUT`` yields one template for the
+whole control plane: Chalice contributes the Lambda functions and their event rules, this module
+everything else (bucket, ECR repository, log group, roles, the state machine, optionally a Batch
+compute environment and queue) and overrides what Chalice cannot know when packaging: the
+Lambda's policy (the bucket's marker prefix only) and the execution-status rule's exact state
+machine ARN.
+
+The state machine's definition is ``build_definition`` itself, with the partition left to
+CloudFormation (``${AWS::Partition}``), so the template cannot drift from the code. Regenerate
+the committed file with ``python -m executor.controlplane deploy/control-plane.json``; a test
+fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from statemachine.definition import build_definition
+
+from . import iampolicy
+
+# The logical ids Chalice gives the functions and roles of chalice_app/app.py.
+TASK_FUNCTION, EXECUTION_FUNCTION = "OnTaskFinished", "OnExecutionStatus"
+EXECUTION_EVENT = "OnExecutionStatusEvent"
+
+# Output -> [executors.awsbatch] key: what `eventbatch deploy` writes to covalent.conf.
+OUTPUT_SETTINGS = {
+    "S3BucketName": "s3_bucket_name",
+    "S3Prefix": "s3_prefix",
+    "EcrRepoName": "ecr_repo_name",
+    "BatchJobDefinitionName": "batch_job_definition_name",
+    "BatchQueue": "batch_queue",
+    "BatchJobRoleName": "batch_job_role_name",
+    "BatchExecutionRoleName": "batch_execution_role_name",
+    "BatchJobLogGroupName": "batch_job_log_group_name",
+    "StateMachineName": "state_machine_name",
+    "Region": "region",
+    "Platform": "platform",
+}
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "BucketName": {
+        "Type": "String",
+        "Default": "covalent-batch-job-resources",
+        "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        "Description": "S3 bucket for task payloads, results and markers (created).",
+    },
+    "S3Prefix": {
+        "Type": "String",
+        "Default": "covalent",
+        "AllowedPattern": "^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        "Description": "Key prefix of everything the executor writes (no leading/trailing /).",
+    },
+    "ExpireAfterDays": {
+        "Type": "Number",
+        "Default": 14,
+        "MinValue": 1,
+        "Description": "Days after which task objects and markers are deleted.",
+    },
+    "EcrRepoName": {
+        "Type": "String",
+        "Default": "covalent-batch-job-images",
+        "Description": "ECR repository of the runtime image (created).",
+    },
+    "JobDefinitionPrefix": {
+        "Type": "String",
+        "Default": "covalent-batch-jobs",
+        "AllowedPattern": "^[A-Za-z0-9_-]{1,100}$",
+        "Description": "Prefix of the job definitions the state machine registers.",
+    },
+    "JobQueueName": {
+        "Type": "String",
+        "Default": "covalent-batch-queue",
+        "AllowedPattern": "^[A-Za-z0-9_-]{1,128}$",
+        "Description": "Batch job queue: created when ComputeEnvironment is EC2 or FARGATE, "
+        "else an existing queue of that name.",
+    },
+    "JobRoleName": {
+        "Type": "String",
+        "Default": "CovalentBatchJobRole",
+        "Description": "Role the tasks run with (created).",
+    },
+    "ExecutionRoleName": {
+        "Type": "String",
+        "Default": "CovalentBatchExecutionRole",
+        "Description": "Role Batch uses to pull the image and write logs (created).",
+    },
+    "LogGroupName": {
+        "Type": "String",
+        "Default": "covalent-batch-job-logs",
+        "Description": "CloudWatch Logs group of the job containers (created).",
+    },
+    "LogRetentionDays": {
+        "Type": "Number",
+        "Default": 30,
+        "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731],
+        "Description": "Days the job logs are kept.",
+    },
+    "StateMachineName": {
+        "Type": "String",
+        "Default": "covalent-eventbatch",
+        "AllowedPattern": "^[A-Za-z0-9_-]{1,80}$",
+        "Description": "Name of the state machine (created).",
+    },
+    "ComputeEnvironment": {
+        "Type": "String",
+        "Default": "NONE",
+        "AllowedValues": ["NONE", "EC2", "FARGATE"],
+        "Description": "Create a managed Batch compute environment and the job queue "
+        "(EC2 or FARGATE), or NONE to use an existing queue named JobQueueName.",
+    },
+    "GpuInstances": {
+        "Type": "String",
+        "Default": "false",
+        "AllowedValues": ["true", "false"],
+        "Description": "EC2 only: GPU instances (GpuInstanceTypes) with the ECS GPU AMI.",
+    },
+    "InstanceTypes": {
+        "Type": "CommaDelimitedList",
+        "Default": "optimal",
+        "Description": "EC2 only, without GPUs: instance types or families.",
+    },
+    "GpuInstanceTypes": {
+        "Type": "CommaDelimitedList",
+        "Default": "g4dn,g5",
+        "Description": "EC2 only, with GPUs: instance types or families.",
+    },
+    "MaxVcpus": {
+        "Type": "Number",
+        "Default": 256,
+        "MinValue": 1,
+        "Description": "Upper bound of the compute environment's vCPUs.",
+    },
+    "BatchServiceRoleArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Service role of the compute environment; empty uses Batch's "
+        "service-linked role (recommended).",
+    },
+    "SubnetIds": {
+        "Type": "CommaDelimitedList",
+        "Default": "",
+        "Description": "Subnets of the compute environment (required with EC2 or FARGATE).",
+    },
+    "SecurityGroupIds": {
+        "Type": "CommaDelimitedList",
+        "Default": "",
+        "Description": "Security groups of the compute environment (outbound HTTPS needed).",
+    },
+}
+
+_CONDITIONS: dict[str, Any] = {
+    "CreateEc2": {"Fn::Equals": [{"Ref": "ComputeEnvironment"}, "EC2"]},
+    "CreateFargate": {"Fn::Equals": [{"Ref": "ComputeEnvironment"}, "FARGATE"]},
+    "CreateCompute": {"Fn::Or": [{"Condition": "CreateEc2"}, {"Condition": "CreateFargate"}]},
+    "HasServiceRole": {"Fn::Not": [{"Fn::Equals": [{"Ref": "BatchServiceRoleArn"}, ""]}]},
+    "UseGpu": {
+        "Fn::And": [{"Condition": "CreateEc2"}, {"Fn::Equals": [{"Ref": "GpuInstances"}, "true"]}]
+    },
+}
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _arn(service: str, resource: str, region: bool = True, account: bool = True) -> dict:
+    where = ("${AWS::Region}" if region else "") + ":" + ("${AWS::AccountId}" if account else "")
+    return _sub(f"arn:${{AWS::Partition}}:{service}:{where}:{resource}")
+
+
+def _assume(service: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+def _policy(name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    document = {"Version": "2012-10-17", "Statement": statements}
+    return {"PolicyName": name, "PolicyDocument": document}
+
+
+_OBJECTS = "arn:${AWS::Partition}:s3:::${BucketName}/${S3Prefix}"
+
+
+def _storage() -> dict[str, Any]:
+    return {
+        "Bucket": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": {"Ref": "BucketName"},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": f"expire-{part}",
+                            "Status": "Enabled",
+                            "Prefix": _sub(f"${{S3Prefix}}/{part}/"),
+                            "ExpirationInDays": {"Ref": "ExpireAfterDays"},
+                        }
+                        for part in ("tasks", "markers")
+                    ]
+                    + [
+                        {
+                            "Id": "abort-incomplete-uploads",
+                            "Status": "Enabled",
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        }
+                    ]
+                },
+                "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+            },
+        },
+        "BucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "Bucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                _sub("arn:${AWS::Partition}:s3:::${Bucket}"),
+                                _sub("arn:${AWS::Partition}:s3:::${Bucket}/*"),
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
+        "Repository": {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {
+                "RepositoryName": {"Ref": "EcrRepoName"},
+                # Runtime images are rebuilt on demand: deleting the stack may delete them.
+                "EmptyOnDelete": True,
+                "ImageScanningConfiguration": {"ScanOnPush": True},
+                "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+            },
+        },
+        "JobLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": {"Ref": "LogGroupName"},
+                "RetentionInDays": {"Ref": "LogRetentionDays"},
+            },
+        },
+    }
+
+
+def _job_roles() -> dict[str, Any]:
+    return {
+        "JobRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": {"Ref": "JobRoleName"},
+                "Description": "Covalent tasks on AWS Batch: read the task, write its result.",
+                "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
+                "Policies": [
+                    _policy(
+                        "task-objects",
+                        [
+                            {
+                                "Sid": "ReadTaskWriteResult",
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject", "s3:PutObject"],
+                                "Resource": _sub(f"{_OBJECTS}/tasks/*"),
+                            }
+                        ],
+                    )
+                ],
+            },
+        },
+        "ExecutionRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": {"Ref": "ExecutionRoleName"},
+                "Description": "AWS Batch: pull the runtime image, write the job's logs.",
+                "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
+                "Policies": [
+                    _policy(
+                        "pull-image-write-logs",
+                        [
+                            {
+                                "Sid": "EcrLogin",
+                                "Effect": "Allow",
+                                "Action": "ecr:GetAuthorizationToken",
+                                "Resource": "*",
+                            },
+                            {
+                                "Sid": "PullRuntimeImage",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "ecr:BatchGetImage",
+                                    "ecr:GetDownloadUrlForLayer",
+                                    "ecr:BatchCheckLayerAvailability",
+                                ],
+                                "Resource": {"Fn::GetAtt": ["Repository", "Arn"]},
+                            },
+                            {
+                                "Sid": "WriteJobLogs",
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": _arn("logs", "log-group:${LogGroupName}:*"),
+                            },
+                        ],
+                    )
+                ],
+            },
+        },
+    }
+
+
+def _state_machine() -> dict[str, Any]:
+    definitions = _arn("batch", "job-definition/${JobDefinitionPrefix}*")
+    role_statements: list[dict[str, Any]] = [
+        {
+            # FindJobDefinition; DescribeJobDefinitions has no resource-level permissions.
+            "Sid": "FindJobDefinition",
+            "Effect": "Allow",
+            "Action": "batch:DescribeJobDefinitions",
+            "Resource": "*",
+        },
+        {
+            "Sid": "RegisterJobDefinition",
+            "Effect": "Allow",
+            "Action": "batch:RegisterJobDefinition",
+            "Resource": definitions,
+        },
+        {
+            # Tags given to RegisterJobDefinition and SubmitJob are applied with TagResource.
+            "Sid": "TagOnCreate",
+            "Effect": "Allow",
+            "Action": "batch:TagResource",
+            "Resource": [definitions, _arn("batch", "job/*")],
+        },
+        {
+            "Sid": "SubmitJob",
+            "Effect": "Allow",
+            "Action": "batch:SubmitJob",
+            "Resource": [definitions, _arn("batch", "job-queue/${JobQueueName}")],
+        },
+        {
+            # .sync: Step Functions follows the job, and terminates it when the execution stops.
+            "Sid": "FollowJob",
+            "Effect": "Allow",
+            "Action": "batch:DescribeJobs",
+            "Resource": "*",
+        },
+        {
+            "Sid": "TerminateJobOnStop",
+            "Effect": "Allow",
+            "Action": "batch:TerminateJob",
+            "Resource": _arn("batch", "job/*"),
+        },
+        {
+            # .sync for Batch: the managed rule Step Functions creates to hear of job changes.
+            "Sid": "SyncIntegrationRule",
+            "Effect": "Allow",
+            "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            "Resource": _arn("events", "rule/StepFunctionsGetEventsForBatchJobsRule"),
+        },
+        {
+            "Sid": "AnnounceTaskFinished",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": _arn("events", "event-bus/default"),
+        },
+        {
+            "Sid": "PassJobRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": [
+                {"Fn::GetAtt": ["JobRole", "Arn"]},
+                {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+            ],
+        },
+    ]
+    definition = json.dumps(build_definition("${AWS::Partition}"), indent=2, sort_keys=True)
+    return {
+        "StateMachineRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": "Covalent EventBatch state machine: job definitions, Batch jobs, "
+                "the Task Finished event.",
+                "AssumeRolePolicyDocument": _assume("states.amazonaws.com"),
+                "Policies": [_policy("submit-batch-jobs", role_statements)],
+            },
+        },
+        "StateMachine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": {"Ref": "StateMachineName"},
+                "StateMachineType": "STANDARD",  # .sync integrations need a Standard workflow
+                "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
+                "DefinitionString": _sub(definition),
+                "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+            },
+        },
+    }
+
+
+def _subs(value: Any) -> Any:
+    """Wrap every string holding a ${...} reference in Fn::Sub."""
+    if isinstance(value, dict):
+        return {k: _subs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_subs(v) for v in value]
+    if isinstance(value, str) and "${" in value:
+        return _sub(value)
+    return value
+
+
+def _executor_policy() -> dict[str, Any]:
+    """iam/executor-policy.json with this stack's exact ARNs, to attach to the executor's users."""
+    names = iampolicy.Names(
+        partition="${AWS::Partition}",
+        region="${AWS::Region}",
+        account="${AWS::AccountId}",
+        bucket="${BucketName}",
+        prefix="${S3Prefix}",
+        ecr_repo="${EcrRepoName}",
+        state_machine="${StateMachineName}",
+    )
+    return {
+        "ExecutorPolicy": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Description": "What the Covalent executor (dispatcher side) needs; attach it to "
+                "the users or roles that dispatch.",
+                "PolicyDocument": _subs(iampolicy.policy(names)),
+            },
+        }
+    }
+
+
+def _compute() -> dict[str, Any]:
+    network = {
+        "Subnets": {"Ref": "SubnetIds"},
+        "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
+    }
+    service_role = {
+        "Fn::If": ["HasServiceRole", {"Ref": "BatchServiceRoleArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    return {
+        "InstanceRole": {
+            "Type": "AWS::IAM::Role",
+            "Condition": "CreateEc2",
+            "Properties": {
+                "AssumeRolePolicyDocument": _assume("ec2.amazonaws.com"),
+                "ManagedPolicyArns": [
+                    _sub(
+                        "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                        "AmazonEC2ContainerServiceforEC2Role"
+                    )
+                ],
+            },
+        },
+        "InstanceProfile": {
+            "Type": "AWS::IAM::InstanceProfile",
+            "Condition": "CreateEc2",
+            "Properties": {"Roles": [{"Ref": "InstanceRole"}]},
+        },
+        "Ec2ComputeEnvironment": {
+            "Type": "AWS::Batch::ComputeEnvironment",
+            "Condition": "CreateEc2",
+            "Properties": {
+                "Type": "MANAGED",
+                "State": "ENABLED",
+                "ServiceRole": service_role,
+                "ComputeResources": {
+                    "Type": "EC2",
+                    "AllocationStrategy": "BEST_FIT_PROGRESSIVE",
+                    "MinvCpus": 0,
+                    "MaxvCpus": {"Ref": "MaxVcpus"},
+                    "InstanceTypes": {
+                        "Fn::If": ["UseGpu", {"Ref": "GpuInstanceTypes"}, {"Ref": "InstanceTypes"}]
+                    },
+                    "InstanceRole": {"Fn::GetAtt": ["InstanceProfile", "Arn"]},
+                    "Ec2Configuration": [
+                        {"ImageType": {"Fn::If": ["UseGpu", "ECS_AL2_NVIDIA", "ECS_AL2023"]}}
+                    ],
+                    **network,
+                },
+            },
+        },
+        "FargateComputeEnvironment": {
+            "Type": "AWS::Batch::ComputeEnvironment",
+            "Condition": "CreateFargate",
+            "Properties": {
+                "Type": "MANAGED",
+                "State": "ENABLED",
+                "ServiceRole": service_role,
+                "ComputeResources": {"Type": "FARGATE", "MaxvCpus": {"Ref": "MaxVcpus"}, **network},
+            },
+        },
+        "JobQueue": {
+            "Type": "AWS::Batch::JobQueue",
+            "Condition": "CreateCompute",
+            "Properties": {
+                "JobQueueName": {"Ref": "JobQueueName"},
+                "State": "ENABLED",
+                "Priority": 1,
+                "ComputeEnvironmentOrder": [
+                    {
+                        "Order": 1,
+                        "ComputeEnvironment": {
+                            "Fn::If": [
+                                "CreateEc2",
+                                {"Ref": "Ec2ComputeEnvironment"},
+                                {"Ref": "FargateComputeEnvironment"},
+                            ]
+                        },
+                    }
+                ],
+            },
+        },
+    }
+
+
+def _lambda_overrides() -> dict[str, Any]:
+    """What the merge changes in Chalice's resources (a deep merge: lists are replaced)."""
+    policy = [
+        _policy(
+            "write-markers",
+            [
+                {
+                    "Sid": "WriteCompletionMarkers",
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": _sub(f"{_OBJECTS}/markers/*"),
+                },
+                {
+                    "Sid": "OwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": _arn("logs", "log-group:/aws/lambda/${AWS::StackName}-*"),
+                },
+            ],
+        )
+    ]
+    environment = {"Variables": {"EVENTBATCH_STATE_MACHINE_ARN": {"Ref": "StateMachine"}}}
+    return {
+        f"{TASK_FUNCTION}Role": {"Properties": {"Policies": policy}},
+        f"{EXECUTION_FUNCTION}Role": {"Properties": {"Policies": policy}},
+        TASK_FUNCTION: {"Properties": {"Environment": environment}},
+        EXECUTION_FUNCTION: {
+            "Properties": {
+                "Environment": environment,
+                "Events": {
+                    EXECUTION_EVENT: {
+                        "Properties": {
+                            "Pattern": {"detail": {"stateMachineArn": [{"Ref": "StateMachine"}]}}
+                        }
+                    }
+                },
+            }
+        },
+    }
+
+
+def _outputs() -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "S3BucketName": {"Ref": "Bucket"},
+        "S3Prefix": {"Ref": "S3Prefix"},
+        "EcrRepoName": {"Ref": "Repository"},
+        "BatchJobDefinitionName": {"Ref": "JobDefinitionPrefix"},
+        "BatchQueue": {"Ref": "JobQueueName"},
+        "BatchJobRoleName": {"Ref": "JobRole"},
+        "BatchExecutionRoleName": {"Ref": "ExecutionRole"},
+        "BatchJobLogGroupName": {"Ref": "JobLogGroup"},
+        "StateMachineName": {"Fn::GetAtt": ["StateMachine", "Name"]},
+        "Region": {"Ref": "AWS::Region"},
+        "Platform": {"Fn::If": ["CreateFargate", "FARGATE", "EC2"]},
+    }
+    outputs = {
+        name: {"Description": f"[executors.awsbatch] {OUTPUT_SETTINGS[name]}", "Value": value}
+        for name, value in values.items()
+    }
+    outputs["ExecutorPolicyArn"] = {
+        "Description": "Managed policy to attach to the users or roles that dispatch",
+        "Value": {"Ref": "ExecutorPolicy"},
+    }
+    outputs["StateMachineArn"] = {
+        "Description": "The state machine (executions are named DISPATCHID-NODEID)",
+        "Value": {"Ref": "StateMachine"},
+    }
+    return outputs
+
+
+def merge_template() -> dict[str, Any]:
+    """The template ``chalice package --merge-template`` merges into Chalice's own."""
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Covalent EventBatch control plane: state machine, Lambda and event rules, "
+        "bucket, ECR repository, roles, optionally a Batch compute environment and queue.",
+        "Parameters": PARAMETERS,
+        "Conditions": _CONDITIONS,
+        "Resources": {
+            **_storage(),
+            **_job_roles(),
+            **_state_machine(),
+            **_executor_policy(),
+            **_compute(),
+            **_lambda_overrides(),
+        },
+        "Outputs": _outputs(),
+    }
+
+
+def render() -> str:
+    return json.dumps(merge_template(), indent=2) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if argv:
+        with open(argv[0], "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,295 @@
+"""``eventbatch deploy``: package the control plane with Chalice and deploy it with CloudFormation.
+
+The steps an operator would otherwise run by hand, in order:
+
+1. ``chalice package --merge-template`` (from the repository checkout) -> one SAM template and
+   the Lambda's ``deployment.zip``; the merge template is rendered fresh from
+   ``executor.controlplane``, so it always matches the code;
+2. the zip (and the template, when too large to send inline) go to an artifacts bucket, created
+   encrypted and private when missing;
+3. CreateStack or UpdateStack, waiting for the end, with the failing resources' reasons on error;
+4. the stack's Outputs, as the ``[executors.awsbatch]`` section they map to.
+
+An endpoint without the SAM transform (the local stack's moto) gets the template transformed
+here with ``aws-sam-translator`` (``transform_locally``); AWS transforms it itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+
+from . import controlplane
+from .aws import AwsClients
+from .errors import AwsSetupError, EventBatchError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STACK = "covalent-eventbatch"
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+_INLINE_TEMPLATE_LIMIT = 51_200  # bytes CloudFormation accepts as TemplateBody
+_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+Say = Callable[[str], None]
+
+
+class DeployError(EventBatchError):
+    """Packaging or the stack deployment failed; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Package:
+    template: dict[str, Any]
+    zip_path: Path
+    out_dir: Path
+
+
+def _chalice() -> str:
+    found = Path(sys.executable).parent / "chalice"
+    if found.exists():
+        return str(found)
+    raise DeployError(
+        "The 'chalice' command is not installed next to this Python. Install the plugin with its "
+        "'local' extra (pip install 'covalent-eventbatch-plugin[local]')."
+    )
+
+
+def package(out_dir: Path, region: str, stage: str = "dev") -> Package:
+    """Run ``chalice package`` with the control plane merged in; return the template and zip."""
+    if not (REPO_ROOT / "app.py").exists() or not (REPO_ROOT / ".chalice" / "config.json").exists():
+        raise DeployError(
+            f"{REPO_ROOT} is not a checkout of covalent-eventbatch-plugin (no app.py or "
+            ".chalice/config.json): run 'eventbatch deploy' from a clone of the repository."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merge = out_dir / "control-plane.json"
+    merge.write_text(controlplane.render())
+    target = out_dir / "package"
+    env = dict(os.environ, AWS_DEFAULT_REGION=region)
+    done = subprocess.run(
+        [_chalice(), "package", "--stage", stage, "--merge-template", str(merge), str(target)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise DeployError(f"chalice package failed:\n{done.stdout}{done.stderr}")
+    template = json.loads((target / "sam.json").read_text())
+    return Package(template=template, zip_path=target / "deployment.zip", out_dir=target)
+
+
+def transform_locally(template: dict[str, Any], session: Any) -> dict[str, Any]:
+    """The SAM template as plain CloudFormation (for endpoints without the SAM transform).
+
+    ``session`` is the boto3 session whose region the transform's pseudo parameters take.
+    """
+    try:
+        from samtranslator.parser.parser import Parser
+        from samtranslator.translator.translator import Translator
+    except ImportError:
+        raise DeployError(
+            "Transforming the template here needs aws-sam-translator (pip install "
+            "aws-sam-translator); AWS itself does not."
+        ) from None
+    translator = Translator(None, Parser(), boto_session=session)
+    # The template names no managed policy by name, so the map is never consulted.
+    return dict(
+        translator.translate(copy.deepcopy(template), {}, get_managed_policy_map=lambda: {})
+    )
+
+
+def _region_session(clients: AwsClients) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=clients.region)
+
+
+def artifact_bucket_name(account: str, region: str) -> str:
+    return f"covalent-eventbatch-artifacts-{account}-{region}"
+
+
+def ensure_artifact_bucket(clients: AwsClients, bucket: str) -> None:
+    """Create the artifacts bucket (private, encrypted) unless it exists."""
+    s3 = clients.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    args: dict[str, Any] = {"Bucket": bucket}
+    if clients.region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": clients.region}
+    s3.create_bucket(**args)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
+def upload_code(clients: AwsClients, pkg: Package, bucket: str) -> dict[str, Any]:
+    """Upload the Lambda zip (named by its hash); the template with CodeUri pointing at it."""
+    data = pkg.zip_path.read_bytes()
+    key = f"covalent-eventbatch/lambda-{hashlib.sha256(data).hexdigest()[:20]}.zip"
+    clients.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+    template = copy.deepcopy(pkg.template)
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
+    return template
+
+
+def _template_argument(clients: AwsClients, template: dict[str, Any], bucket: str) -> dict:
+    body = json.dumps(template)
+    if len(body.encode()) <= _INLINE_TEMPLATE_LIMIT:
+        return {"TemplateBody": body}
+    key = f"covalent-eventbatch/template-{hashlib.sha256(body.encode()).hexdigest()[:20]}.json"
+    clients.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"TemplateURL": f"https://{bucket}.s3.{clients.region}.amazonaws.com/{key}"}
+
+
+def _stack_status(cfn: Any, stack: str) -> str | None:
+    try:
+        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+    except ClientError as exc:
+        if "does not exist" in exc.response["Error"].get("Message", ""):
+            return None
+        raise
+
+
+def _failures(cfn: Any, stack: str) -> str:
+    events = cfn.describe_stack_events(StackName=stack).get("StackEvents", [])
+    lines = [
+        f"  {e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason')}"
+        for e in events
+        if e.get("ResourceStatus", "").endswith("FAILED")
+    ]
+    return "\n".join(lines[:10]) or "  (no failed resource reported)"
+
+
+def deploy_stack(
+    clients: AwsClients,
+    stack: str,
+    template: dict[str, Any],
+    parameters: Mapping[str, str],
+    artifacts_bucket: str,
+    say: Say = print,
+) -> dict[str, str]:
+    """Create or update the stack and wait for it; return its Outputs."""
+    cfn = clients.client("cloudformation")
+    args: dict[str, Any] = {
+        "StackName": stack,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": _CAPABILITIES,
+        "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+        **_template_argument(clients, template, artifacts_bucket),
+    }
+    status = _stack_status(cfn, stack)
+    if status == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"Stack {stack} failed to create earlier and is in ROLLBACK_COMPLETE; delete it "
+            f"(aws cloudformation delete-stack --stack-name {stack}) and deploy again."
+        )
+    try:
+        if status is None:
+            say(f"creating stack {stack}")
+            cfn.create_stack(**args, OnFailure="ROLLBACK")
+            waiter = "stack_create_complete"
+        else:
+            say(f"updating stack {stack} ({status})")
+            cfn.update_stack(**args)
+            waiter = "stack_update_complete"
+        cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
+    except ClientError as exc:
+        if "No updates are to be performed" not in exc.response["Error"].get("Message", ""):
+            raise
+        say(f"stack {stack} is up to date")
+    except WaiterError:
+        raise DeployError(
+            f"Stack {stack} did not deploy ({_stack_status(cfn, stack)}):\n{_failures(cfn, stack)}"
+        ) from None
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def settings_from_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
+    """The [executors.awsbatch] values the stack's Outputs give."""
+    return {
+        key: outputs[name] for name, key in controlplane.OUTPUT_SETTINGS.items() if name in outputs
+    }
+
+
+def config_section(values: Mapping[str, str]) -> str:
+    lines = ["[executors.awsbatch]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines)
+
+
+def write_config(values: Mapping[str, Any]) -> str:
+    """Update these keys of covalent.conf's [executors.awsbatch], keeping the others."""
+    from covalent._shared_files import config
+
+    manager = config._config_manager
+    manager.read_config()
+    manager.update_config({"executors": {"awsbatch": dict(values)}}, override_existing=True)
+    manager.write_config()
+    return str(manager.config_file)
+
+
+def deploy(
+    clients: AwsClients,
+    stack: str = DEFAULT_STACK,
+    parameters: Mapping[str, str] | None = None,
+    artifacts_bucket: str = "",
+    stage: str = "dev",
+    local_transform: bool | None = None,
+    say: Say = print,
+) -> dict[str, str]:
+    """Package, upload and deploy; return the stack's Outputs."""
+    unknown = sorted(set(parameters or {}) - set(controlplane.PARAMETERS))
+    if unknown:
+        raise DeployError(
+            f"Unknown template parameter(s) {', '.join(unknown)}; the template takes "
+            f"{', '.join(controlplane.PARAMETERS)}."
+        )
+    if local_transform is None:
+        local_transform = bool(clients.endpoint_url)
+    bucket = artifacts_bucket or artifact_bucket_name(clients.account_id(), clients.region)
+    with tempfile.TemporaryDirectory(prefix="eventbatch-deploy-") as work:
+        say("packaging the control plane (chalice package)")
+        pkg = package(Path(work), clients.region, stage)
+        ensure_artifact_bucket(clients, bucket)
+        template = upload_code(clients, pkg, bucket)
+        say(f"uploaded the Lambda code to s3://{bucket}")
+        if local_transform:
+            template = transform_locally(template, _region_session(clients))
+        try:
+            return deploy_stack(clients, stack, template, parameters or {}, bucket, say)
+        except ClientError as exc:
+            error = exc.response["Error"]
+            raise AwsSetupError(
+                f"CloudFormation {exc.operation_name} failed ({error.get('Code')}: "
+                f"{error.get('Message')})."
+            ) from None

@@ -1,0 +1,151 @@
+"""The IAM policy the executor's own credentials need (the dispatcher side), as data.
+
+Derived from the calls the executor makes (``storage``, ``markers``, ``registry``, ``workflow``,
+``cancel``); each statement names the module that needs it. The same statements produce
+``iam/executor-policy.json`` (default names, any region and account), the stack's
+``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor`` checks.
+
+Not listed because no permission governs them: ``sts:GetCallerIdentity`` (account id). Not
+needed on this side: ``iam:PassRole`` and ``batch:RegisterJobDefinition``/``SubmitJob``, which
+the state machine's own role does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Names:
+    """The resource names and where they live; '*' for region or account means any."""
+
+    partition: str = "aws"
+    region: str = "*"
+    account: str = "*"
+    bucket: str = "covalent-batch-job-resources"
+    prefix: str = "covalent"
+    ecr_repo: str = "covalent-batch-job-images"
+    state_machine: str = "covalent-eventbatch"
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket}"
+
+
+# (Sid, why, actions, resources) in README order; resources as functions of the names.
+def statements(n: Names) -> list[dict[str, Any]]:
+    root = f"{n.prefix}/" if n.prefix else ""
+    objects = [f"{n.bucket_arn}/{root}tasks/*", f"{n.bucket_arn}/{root}markers/*"]
+    return [
+        {
+            # storage.check_bucket (region check); markers (one listing per dispatch);
+            # cleanup lists a dispatch's prefixes.
+            "Sid": "FindBucketListMarkers",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+            "Resource": n.bucket_arn,
+        },
+        {
+            # Upload task.pkl; read result.pkl, io.json and markers; write the fallback marker
+            # when an event was lost; 'eventbatch cleanup' deletes a dispatch's objects.
+            "Sid": "TaskObjectsAndMarkers",
+            "Effect": "Allow",
+            "Action": [
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            ],
+            "Resource": objects,
+        },
+        {
+            # registry: log in to ECR to push the runtime image (no resource-level control).
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
+        {
+            # registry: find the repository and the image by its content tag; push it once.
+            "Sid": "RuntimeImage",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:DescribeRepositories",
+                "ecr:DescribeImages",
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:InitiateLayerUpload",
+                "ecr:UploadLayerPart",
+                "ecr:CompleteLayerUpload",
+                "ecr:PutImage",
+            ],
+            "Resource": n.arn("ecr", f"repository/{n.ecr_repo}"),
+        },
+        {
+            # workflow: start the task's execution; markers: the lost-event sweep lists RUNNING
+            # executions.
+            "Sid": "StartExecutions",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution", "states:ListExecutions"],
+            "Resource": n.arn("states", f"stateMachine:{n.state_machine}"),
+        },
+        {
+            # markers/cancel: the execution's status and history; cancel stops it.
+            "Sid": "FollowAndStopExecutions",
+            "Effect": "Allow",
+            "Action": [
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:StopExecution",
+            ],
+            "Resource": n.arn("states", f"execution:{n.state_machine}:*"),
+        },
+        {
+            # cancel: make sure the Batch job ends too (job ids are only known at run time).
+            "Sid": "TerminateJobOnCancel",
+            "Effect": "Allow",
+            "Action": "batch:TerminateJob",
+            "Resource": n.arn("batch", "job/*"),
+        },
+    ]
+
+
+# Read-only calls 'eventbatch doctor' adds; optional, each missing one is reported as such.
+DOCTOR_STATEMENT: dict[str, Any] = {
+    "Sid": "DoctorChecks",
+    "Effect": "Allow",
+    "Action": [
+        "batch:DescribeJobQueues",
+        "batch:DescribeComputeEnvironments",
+        "states:DescribeStateMachine",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "logs:DescribeLogGroups",
+    ],
+    "Resource": "*",
+}
+
+
+def policy(names: Names | None = None, with_doctor: bool = True) -> dict[str, Any]:
+    body = statements(names or Names())
+    if with_doctor:
+        body.append(DOCTOR_STATEMENT)
+    return {"Version": "2012-10-17", "Statement": body}
+
+
+def render() -> str:
+    return json.dumps(policy(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    text = render()
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,153 @@
+"""The control plane's template: generated from the code, valid for cfn-lint, least privilege."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from executor import controlplane, deploy, iampolicy
+from statemachine.definition import build_definition
+
+ROOT = Path(__file__).resolve().parents[2]
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
+
+
+def test_committed_files_match_the_code():
+    # Regenerate with: python -m executor.controlplane deploy/control-plane.json
+    #                  python -m executor.iampolicy iam/executor-policy.json
+    assert (ROOT / "deploy" / "control-plane.json").read_text() == controlplane.render()
+    assert (ROOT / "iam" / "executor-policy.json").read_text() == iampolicy.render()
+
+
+def test_packaged_template_passes_cfn_lint(packaged):
+    done = subprocess.run(
+        [CFN_LINT, "--format", "json", str(packaged.out_dir / "sam.json")],
+        capture_output=True,
+        text=True,
+    )
+    findings = json.loads(done.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == [], errors
+    # The only warnings: the empty default subnet and security group lists, which a compute
+    # environment needs filled in (SubnetIds, SecurityGroupIds) and which are unused otherwise.
+    assert {f["Rule"]["Id"] for f in findings} <= {"W1030"}, findings
+
+
+def test_one_template_holds_the_whole_control_plane(packaged):
+    resources = packaged.template["Resources"]
+    types = {name: r["Type"] for name, r in resources.items()}
+    assert types["OnTaskFinished"] == types["OnExecutionStatus"] == "AWS::Serverless::Function"
+    for name, kind in {
+        "Bucket": "AWS::S3::Bucket",
+        "Repository": "AWS::ECR::Repository",
+        "JobLogGroup": "AWS::Logs::LogGroup",
+        "JobRole": "AWS::IAM::Role",
+        "ExecutionRole": "AWS::IAM::Role",
+        "StateMachineRole": "AWS::IAM::Role",
+        "StateMachine": "AWS::StepFunctions::StateMachine",
+        "ExecutorPolicy": "AWS::IAM::ManagedPolicy",
+        "JobQueue": "AWS::Batch::JobQueue",
+        "Ec2ComputeEnvironment": "AWS::Batch::ComputeEnvironment",
+        "FargateComputeEnvironment": "AWS::Batch::ComputeEnvironment",
+    }.items():
+        assert types[name] == kind
+    # Every Output named after a setting says which [executors.awsbatch] key it fills.
+    for name, key in controlplane.OUTPUT_SETTINGS.items():
+        assert packaged.template["Outputs"][name]["Description"].endswith(key)
+
+
+def test_state_machine_definition_is_build_definition_with_the_stack_partition(packaged):
+    definition = packaged.template["Resources"]["StateMachine"]["Properties"]["DefinitionString"]
+    text = definition["Fn::Sub"].replace("${AWS::Partition}", "aws-cn")
+    assert "${" not in text  # nothing else for Fn::Sub to substitute
+    assert json.loads(text) == build_definition("aws-cn")
+
+
+def test_execution_status_rule_and_handlers_are_bound_to_this_state_machine(packaged):
+    resources = packaged.template["Resources"]
+    function = resources["OnExecutionStatus"]["Properties"]
+    pattern = function["Events"]["OnExecutionStatusEvent"]["Properties"]["Pattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": "StateMachine"}]
+    for name in ("OnTaskFinished", "OnExecutionStatus"):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        assert variables["EVENTBATCH_STATE_MACHINE_ARN"] == {"Ref": "StateMachine"}
+
+
+def test_lambda_may_write_markers_only(packaged):
+    resources = packaged.template["Resources"]
+    for role in ("OnTaskFinishedRole", "OnExecutionStatusRole"):
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        s3 = [s for s in statements if "s3" in json.dumps(s["Action"])]
+        assert len(s3) == 1
+        assert s3[0]["Action"] == "s3:PutObject"
+        assert s3[0]["Resource"] == {
+            "Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/${S3Prefix}/markers/*"
+        }
+
+
+def test_bucket_is_private_encrypted_and_expires_tasks_and_markers(packaged):
+    bucket = packaged.template["Resources"]["Bucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    expiring = {
+        r["Prefix"]["Fn::Sub"]: r["ExpirationInDays"]
+        for r in bucket["LifecycleConfiguration"]["Rules"]
+        if "ExpirationInDays" in r
+    }
+    assert expiring == {
+        "${S3Prefix}/tasks/": {"Ref": "ExpireAfterDays"},
+        "${S3Prefix}/markers/": {"Ref": "ExpireAfterDays"},
+    }
+
+
+def test_state_machine_role_grants_only_what_the_definition_uses(packaged):
+    role = packaged.template["Resources"]["StateMachineRole"]["Properties"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions == {
+        "batch:DescribeJobDefinitions",
+        "batch:RegisterJobDefinition",
+        "batch:TagResource",
+        "batch:SubmitJob",
+        "batch:DescribeJobs",
+        "batch:TerminateJob",
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+        "events:PutEvents",
+        "iam:PassRole",
+    }
+    # "*" only where the action has no resource-level permissions.
+    wildcard = {s["Action"] for s in statements if s["Resource"] == "*"}
+    assert wildcard == {"batch:DescribeJobDefinitions", "batch:DescribeJobs"}
+    # Each integration the definition calls is covered.
+    resources = json.dumps(build_definition("aws"))
+    for integration, action in {
+        "aws-sdk:batch:describeJobDefinitions": "batch:DescribeJobDefinitions",
+        "aws-sdk:batch:registerJobDefinition": "batch:RegisterJobDefinition",
+        "batch:submitJob.sync": "batch:SubmitJob",
+        "events:putEvents": "events:PutEvents",
+    }.items():
+        assert integration in resources and action in actions
+
+
+def test_sam_transform_gives_plain_cloudformation(packaged):
+    import copy
+
+    import boto3
+
+    template = copy.deepcopy(packaged.template)
+    for name in ("OnTaskFinished", "OnExecutionStatus"):
+        # What upload_code does once the zip is in S3.
+        template["Resources"][name]["Properties"]["CodeUri"] = {"Bucket": "b", "Key": "k.zip"}
+    plain = deploy.transform_locally(template, boto3.session.Session(region_name="us-east-1"))
+    types = {r["Type"] for r in plain["Resources"].values()}
+    assert not any(t.startswith("AWS::Serverless::") for t in types)
+    assert {"AWS::Lambda::Function", "AWS::Events::Rule", "AWS::Lambda::Permission"} <= types
