@@ -14,6 +14,7 @@ import chalice_app.app as lambda_app
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 BUCKET = "markers-bucket"
+EXECUTION = "arn:aws:states:us-east-1:1:execution:covalent-eventbatch:d-1-4"
 KEY = "covalent/markers/d-1/4.json"
 
 
@@ -30,8 +31,12 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 
 def _task_event(client: Client, detail: dict) -> dict:
+    """A "Task Finished" event of this deployment's state machine."""
     return client.events.generate_cw_event(
-        source=EVENT_SOURCE, detail_type=EVENT_DETAIL_TYPE, resources=[], detail=detail
+        source=EVENT_SOURCE,
+        detail_type=EVENT_DETAIL_TYPE,
+        resources=[],
+        detail={"ExecutionArn": EXECUTION, **detail},
     )
 
 
@@ -58,7 +63,6 @@ def test_success_event_writes_the_marker(s3) -> None:  # type: ignore[no-untyped
         detail = {
             "Marker": {"Bucket": BUCKET, "Key": KEY},
             "Status": "SUCCEEDED",
-            "ExecutionArn": "arn:aws:states:us-east-1:1:execution:sm:d-1-4",
             "Job": SUCCEEDED_JOB,
         }
         response = client.lambda_.invoke("on_task_finished", _task_event(client, detail))
@@ -132,7 +136,8 @@ def test_execution_status_event_covers_a_stopped_execution(s3) -> None:  # type:
             detail_type="Step Functions Execution Status Change",
             resources=[],
             detail={
-                "executionArn": "arn:aws:states:us-east-1:1:execution:sm:d-1-4",
+                "executionArn": EXECUTION,
+                "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:covalent-eventbatch",
                 "status": "ABORTED",
                 "input": json.dumps(execution_input),
                 "error": "Cancelled",

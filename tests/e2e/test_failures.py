@@ -193,6 +193,7 @@ def test_duplicate_event_keeps_the_first_outcome(covalent_server, local_stack, a
     assert str(node["status"]) == "COMPLETED", explain(result)
     first = marker(aws, result.dispatch_id, node["node_id"])
     key = f"covalent/markers/{result.dispatch_id}/{node['node_id']}.json"
+    execution = _execution_arn(aws, result.dispatch_id, node["node_id"])
     # The same completion announced again, now claiming failure, through EventBridge and relay.
     aws.client("events").put_events(
         Entries=[
@@ -201,6 +202,7 @@ def test_duplicate_event_keeps_the_first_outcome(covalent_server, local_stack, a
                 "DetailType": EVENT_DETAIL_TYPE,
                 "Detail": json.dumps(
                     {
+                        "ExecutionArn": execution,
                         "Marker": {"Bucket": BUCKET, "Key": key},
                         "Status": "FAILED",
                         "Error": "X",
@@ -216,6 +218,9 @@ def test_duplicate_event_keeps_the_first_outcome(covalent_server, local_stack, a
         time.sleep(0.5)
     assert _queue_drained(aws, local_stack)
     assert marker(aws, result.dispatch_id, node["node_id"]) == first
+    # The handler did receive it, and found the marker already written.
+    relay_log = (stack.home() / "relay.log").read_text()
+    assert f"'written': False, 'Bucket': '{BUCKET}', 'Key': '{key}'" in relay_log
 
 
 def test_lost_event_is_recovered_by_the_slow_sweep(covalent_server, local_stack, aws) -> None:
