@@ -14,7 +14,7 @@ import pytest
 from executor.awsbatch import AWSBatchExecutor
 
 from .harness import DirectRun
-from .helpers import electron_nodes, explain, run
+from .helpers import electron_nodes, explain, marker, run
 
 pytestmark = pytest.mark.e2e
 
@@ -72,17 +72,22 @@ def test_fifty_concurrent_electrons_share_one_image_and_job_definition(
     second = run(fan_out, 50)
     assert str(second.status) == "COMPLETED", explain(second)
 
-    definitions = aws.client("batch").describe_job_definitions()["jobDefinitions"]
-    ours = {
-        d["jobDefinitionName"]
-        for d in definitions
-        if d["jobDefinitionName"].startswith("covalent-batch-jobs")
-    }
-    revisions = [d for d in definitions if d["jobDefinitionName"] in ours]
-    # Two dispatches of fifty electrons (and every other test of the session) registered once.
-    assert len(ours) == 1 and len(revisions) == 1, [d["jobDefinitionArn"] for d in revisions]
-    images = aws.client("ecr").describe_images(repositoryName="covalent-batch-job-images")
-    assert len(images["imageDetails"]) == 1
+    # Every job of both dispatches ran on one job definition, registered once: revision 1.
+    batch = aws.client("batch")
+    job_ids = [
+        marker(aws, r.dispatch_id, n["node_id"])["job_id"]
+        for r in (first, second)
+        for n in electron_nodes(r, "cube")
+    ]
+    assert len(job_ids) == 100
+    used = set()
+    for chunk in range(0, len(job_ids), 50):
+        jobs = batch.describe_jobs(jobs=job_ids[chunk : chunk + 50])["jobs"]
+        used |= {j["jobDefinition"] for j in jobs}
+    assert len(used) == 1, used
+    name = used.pop().rsplit("/", 1)[1].split(":")[0]
+    revisions = batch.describe_job_definitions(jobDefinitionName=name)["jobDefinitions"]
+    assert [d["revision"] for d in revisions] == [1]
 
 
 def test_large_result_becomes_the_next_argument_through_covalent(covalent_server) -> None:

@@ -76,10 +76,17 @@ def test_lattice_runs_through_step_functions_batch_and_markers(covalent_server, 
         assert job["status"] == "SUCCEEDED"
         job_definitions.add(job["jobDefinition"])
 
-    # One runtime image and one job definition served every electron: nothing was rebuilt.
-    images = aws.client("ecr").describe_images(repositoryName="covalent-batch-job-images")
-    assert len(images["imageDetails"]) == 1
+    # One job definition, so one runtime image, served every electron; and that image was
+    # pushed before the first execution started: no later electron built and pushed it again.
     assert len(job_definitions) == 1
+    definition = aws.client("batch").describe_job_definitions(
+        jobDefinitions=[job_definitions.pop()]
+    )["jobDefinitions"][0]
+    tag = definition["containerProperties"]["image"].rsplit(":", 1)[1]
+    image = aws.client("ecr").describe_images(
+        repositoryName="covalent-batch-job-images", imageIds=[{"imageTag": tag}]
+    )["imageDetails"][0]
+    assert image["imagePushedAt"] <= min(e["startDate"] for e in executions)
 
     # The task's stdout reached Covalent.
     assert any("squaring 2" in (node["stdout"] or "") for node in node_results(result))
