@@ -44,7 +44,10 @@ if __name__ == "__main__":
         name = node_result["node_name"]
         if name.startswith(":"):
             continue  # Covalent's own collection nodes
-        out = (node_result["stdout"] or "").strip() or repr(node_result["output"])
-        print(f"{node:>4}  {name:10} {str(node_result['status']):10} {out}")
+        output = node_result["output"]
+        value = output.get_deserialized() if hasattr(output, "get_deserialized") else output
+        out = (node_result["stdout"] or "").strip() or repr(value)
+        status = getattr(node_result["status"], "value", node_result["status"])
+        print(f"{node:>4}  {name:10} {status:10} {out}")
     if str(result.status) != "COMPLETED":
         raise SystemExit(1)
