@@ -29,8 +29,8 @@ demo: setup
 	@bash scripts/demo.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check executor statemachine chalice_app tests benchmarks app.py
-	$(BIN)/ruff format --check executor statemachine chalice_app tests benchmarks app.py
+	$(BIN)/ruff check executor statemachine chalice_app tests benchmarks examples app.py
+	$(BIN)/ruff format --check executor statemachine chalice_app tests benchmarks examples app.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy executor statemachine chalice_app

@@ -44,7 +44,15 @@ class DirectRun:
         self.executor._task_stderr = io.StringIO()
         self.executor._ask = self._answer  # type: ignore[method-assign]
         metadata = {"dispatch_id": self.dispatch_id, "node_id": node_id}
-        return asyncio.run(self.executor.run(function, list(args), kwargs, metadata))
+        box: list[Any] = []
+
+        async def main() -> None:
+            box.append(await self.executor.run(function, list(args), kwargs, metadata))
+
+        # The result is kept out of the main task: asyncio.run formats the finished task's repr
+        # (result included) when it restores the SIGINT handler, a 4x copy of a large result.
+        asyncio.run(main())
+        return box[0]
 
     @property
     def stdout(self) -> str:
