@@ -33,16 +33,19 @@ def _operation_model(service: str, snake_action: str) -> Any:
     return None
 
 
+def _operation_of(self: Any, boto_service_name: str | None, action: str | None) -> Any:
+    return _operation_model(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(action)
+    )
+
+
 def _normalise_parameters(
     self: Any,
     parameters: dict,
     boto_service_name: str | None = None,
     service_action_name: str | None = None,
 ) -> None:
-    operation = _operation_model(
-        self._get_boto_service_name(boto_service_name),
-        self._get_boto_service_action(service_action_name),
-    )
+    operation = _operation_of(self, boto_service_name, service_action_name)
     if operation is not None and operation.input_shape is not None:
         self._to_boto_request(parameters, operation.input_shape)
 
@@ -53,10 +56,7 @@ def _normalise_response(
     boto_service_name: str | None = None,
     service_action_name: str | None = None,
 ) -> None:
-    operation = _operation_model(
-        self._get_boto_service_name(boto_service_name),
-        self._get_boto_service_action(service_action_name),
-    )
+    operation = _operation_of(self, boto_service_name, service_action_name)
     if operation is not None and operation.output_shape is not None:
         self._from_boto_response(response, operation.output_shape)
 

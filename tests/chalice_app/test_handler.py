@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import boto3
 import pytest
 from chalice.test import Client
-from moto import mock_aws
 
 import chalice_app.app as lambda_app
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
@@ -19,15 +17,11 @@ KEY = "covalent/markers/d-1/4.json"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        monkeypatch.setattr(lambda_app, "_s3", client)
-        yield client
+def s3(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> object:
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    monkeypatch.setattr(lambda_app, "_s3", client)
+    return client
 
 
 def _task_event(client: Client, detail: dict) -> dict:

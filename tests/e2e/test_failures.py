@@ -21,7 +21,7 @@ from executor.local import stack
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 from .harness import DirectRun
-from .helpers import electron_nodes, explain, marker, run
+from .helpers import electron_nodes, explain, marker
 
 pytestmark = pytest.mark.e2e
 BUCKET = "covalent-eventbatch-local"
@@ -33,15 +33,20 @@ def _only(result, name: str) -> dict:
     return nodes[0]
 
 
-def _single(executor, function, *args):
-    """Run one electron in its own lattice; return (result, node)."""
+def _dispatch_single(executor, function, *args) -> str:
+    """Dispatch one electron in its own lattice; return the dispatch id."""
     electron = ct.electron(function, executor=executor)
 
     @ct.lattice
     def workflow(*a):
         return electron(*a)
 
-    result = run(workflow, *args)
+    return str(ct.dispatch(workflow)(*args))
+
+
+def _single(executor, function, *args):
+    """Run one electron in its own lattice; return (result, node)."""
+    result = ct.get_result(_dispatch_single(executor, function, *args), wait=True)
     return result, _only(result, function.__name__)
 
 
@@ -127,13 +132,7 @@ def test_cancel_while_running_stops_execution_and_job(covalent_server, aws) -> N
 
         time.sleep(600)
 
-    electron = ct.electron(long_task, executor=AWSBatchExecutor(poll_freq=2))
-
-    @ct.lattice
-    def workflow():
-        return electron()
-
-    dispatch_id = ct.dispatch(workflow)()
+    dispatch_id = _dispatch_single(AWSBatchExecutor(poll_freq=2), long_task)
     arn = _execution_arn(aws, dispatch_id, 0)
     sfn, batch = aws.client("stepfunctions"), aws.client("batch")
     deadline = time.monotonic() + 120
@@ -251,13 +250,7 @@ def test_relay_restarted_mid_run_delivers_the_queued_event(
         def quick():
             return "done"
 
-        electron = ct.electron(quick, executor=AWSBatchExecutor(poll_freq=600))
-
-        @ct.lattice
-        def workflow():
-            return electron()
-
-        dispatch_id = ct.dispatch(workflow)()
+        dispatch_id = _dispatch_single(AWSBatchExecutor(poll_freq=600), quick)
         arn = _execution_arn(aws, dispatch_id, 0)
         sfn = aws.client("stepfunctions")
         deadline = time.monotonic() + 120

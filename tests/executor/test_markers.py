@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 
 from executor.aws import AwsClients
 from executor.markers import MarkerWatcher
@@ -17,13 +15,10 @@ SM = "arn:aws:states:us-east-1:123456789012:stateMachine:sm"
 
 
 @pytest.fixture
-def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        c = AwsClients(region="us-east-1")
-        c.client("s3").create_bucket(Bucket=BUCKET)
-        yield c
+def clients(moto_aws: None) -> AwsClients:
+    c = AwsClients(region="us-east-1")
+    c.client("s3").create_bucket(Bucket=BUCKET)
+    return c
 
 
 def _put(clients: AwsClients, key: str, status: str = "SUCCEEDED") -> None:
