@@ -67,3 +67,26 @@ def test_build_without_docker_says_what_to_do(local_stack, monkeypatch) -> None:
     with pytest.raises(TaskRuntimeError, match="no Docker engine answers"):
         run(lambda: 1)
     assert "container_image_uri" in run.stderr
+
+
+def test_cleanup_removes_a_dispatch_and_nothing_else(local_stack, aws, capsys) -> None:
+    from executor.cli import main
+
+    kept, removed = DirectRun(AWSBatchExecutor()), DirectRun(AWSBatchExecutor())
+    kept(lambda: "kept")
+    removed(lambda: "removed")
+    s3 = aws.client("s3")
+
+    def count(dispatch_id: str) -> int:
+        return sum(
+            s3.list_objects_v2(
+                Bucket="covalent-eventbatch-local", Prefix=f"covalent/{kind}/{dispatch_id}/"
+            ).get("KeyCount", 0)
+            for kind in ("tasks", "markers")
+        )
+
+    assert count(removed.dispatch_id) == 4  # task.pkl, result.pkl, io.json and the marker
+    assert main(["cleanup", removed.dispatch_id]) == 0
+    assert f"{removed.dispatch_id}: deleted 4 objects" in capsys.readouterr().out
+    assert count(removed.dispatch_id) == 0
+    assert count(kept.dispatch_id) == 4
