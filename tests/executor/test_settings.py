@@ -117,3 +117,13 @@ def test_tasks_of_any_size_share_one_job_definition() -> None:
     assert name(vcpu=16, memory=16, num_gpus=1, time_limit=600) == name()
     assert name(batch_job_role_name="OtherRole") != name()
     assert name(platform="FARGATE", vcpu=1, memory=2) != name()
+
+
+def test_the_wait_deadline_covers_every_attempt_and_the_queue() -> None:
+    from executor.awsbatch import wait_deadline
+
+    settings = ExecutorSettings.resolve(
+        {"retry_attempts": 3, "time_limit": 600, "queue_timeout": 900}
+    )
+    assert wait_deadline(settings) == 3 * 600 + 900
+    assert wait_deadline(ExecutorSettings()) == 3 * 300 + 3600
