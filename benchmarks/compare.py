@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short run: 1 and 5 tasks of 5 s")
     p.add_argument("--poll-freq", type=float, default=10.0, help="both executors' poll_freq")
     p.add_argument(
+        "--spread",
+        type=float,
+        default=None,
+        help="task ends spread evenly over this many seconds after the duration (default: "
+        "poll_freq), so that completions cover every phase of the polling cycle",
+    )
+    p.add_argument(
         "--executors", nargs="+", default=["ours", "polling"], choices=["ours", "polling"]
     )
     p.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
@@ -99,6 +106,7 @@ def _run_one(
     command = [
         sys.executable, "-m", "benchmarks.run_one", "--executor", executor,
         "--tasks", str(tasks), "--duration", str(duration), "--poll-freq", str(args.poll_freq),
+        "--spread", str(args.poll_freq if args.spread is None else args.spread),
         "--out", str(path),
     ]  # fmt: skip
     if profile:
@@ -208,6 +216,7 @@ def _report(scenarios: list[dict[str, Any]], args: argparse.Namespace, out: Path
     document = {
         "created": stamp,
         "poll_freq": args.poll_freq,
+        "spread": args.poll_freq if args.spread is None else args.spread,
         "scenarios": scenarios,
         "targets": checks,
     }

@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=int, required=True)
     p.add_argument("--duration", type=float, required=True, help="seconds each task sleeps")
     p.add_argument("--poll-freq", type=float, default=10.0)
+    p.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="task n of N sleeps duration + spread * (n + 0.5) / N seconds",
+    )
     p.add_argument("--dispatch-id", default="", help="default: a new unique id")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--profile", default="", help="also write a cProfile of every thread here")
@@ -146,8 +152,23 @@ async def _one(make: Callable[[], Any], node: int, duration: float, dispatch: st
     return record
 
 
-async def _run_all(make: Callable[[], Any], tasks: int, duration: float, dispatch: str) -> list:
-    return list(await asyncio.gather(*(_one(make, n, duration, dispatch) for n in range(tasks))))
+def sleep_seconds(duration: float, spread: float, node: int, tasks: int) -> float:
+    """Completions spread evenly over ``spread`` seconds, so that they do not all fall at one
+    phase of the polling cycle (which would make the baseline look always lucky or unlucky)."""
+    return duration + spread * (node + 0.5) / max(tasks, 1)
+
+
+async def _run_all(
+    make: Callable[[], Any], tasks: int, duration: float, spread: float, dispatch: str
+) -> list:
+    return list(
+        await asyncio.gather(
+            *(
+                _one(make, n, sleep_seconds(duration, spread, n, tasks), dispatch)
+                for n in range(tasks)
+            )
+        )
+    )
 
 
 def _state_transitions(clients: AwsClients, execution_arn: str) -> dict[str, Any]:
@@ -215,10 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     profiler = _ThreadProfiles() if args.profile else None
     if profiler:
         with profiler:
-            records = asyncio.run(_run_all(make, args.tasks, args.duration, dispatch))
+            records = asyncio.run(_run_all(make, args.tasks, args.duration, args.spread, dispatch))
         profiler.dump(args.profile)
     else:
-        records = asyncio.run(_run_all(make, args.tasks, args.duration, dispatch))
+        records = asyncio.run(_run_all(make, args.tasks, args.duration, args.spread, dispatch))
     cpu_s = time.process_time() - cpu_before
     peak_kib = _vm("VmHWM")
 
@@ -229,6 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tasks": args.tasks,
         "duration": args.duration,
         "poll_freq": args.poll_freq,
+        "spread": args.spread,
         "dispatch_id": dispatch,
         "window_s": end - start,
         "cpu_s": cpu_s,

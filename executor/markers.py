@@ -3,8 +3,8 @@
 One background thread serves all executors in the process (Covalent builds one executor per
 task). Each tick it lists each dispatch's marker prefix once, whatever the number of tasks in
 flight, and resolves the waiters whose marker appeared. A slower sweep catches lost events: it
-lists the state machine's RUNNING executions once, and a task whose execution is no longer running,
-stopped more than a grace period ago and still has no marker gets its marker from
+lists the state machine's RUNNING executions once, and a task whose execution was first seen not
+running more than a grace period ago and still has no marker gets its marker from
 DescribeExecution, written with the same write-once rule the Lambda uses.
 """
 
@@ -39,6 +39,7 @@ class _Wait:
     interval: float
     sweep_interval: float
     future: Future = field(default_factory=Future)
+    seen_stopped_at: float | None = None  # watcher clock, first sweep that found it not running
 
 
 class MarkerWatcher:
@@ -151,7 +152,14 @@ class MarkerWatcher:
             try:
                 running = self._running_executions(group[0].clients, arn)
                 for w in group:
-                    if w.execution_arn not in running:
+                    if w.execution_arn in running:
+                        continue
+                    # A task that just finished has its event on the way: describe its execution
+                    # only once it has been seen stopped for the grace period, not on every sweep
+                    # that happens to follow a burst of completions.
+                    if w.seen_stopped_at is None:
+                        w.seen_stopped_at = now
+                    if now - w.seen_stopped_at >= LOST_EVENT_GRACE_S:
                         self._recover(w)
             except Exception as exc:
                 log.warning("checking executions of %s failed: %s", arn, exc)
