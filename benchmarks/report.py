@@ -26,6 +26,8 @@ def summarize_run(run: dict[str, Any]) -> dict[str, Any]:
         "error_samples": sorted({r["error"] for r in run["records"] if r["error"]})[:3],
         "detection_s": stats.summarize([r["detection_s"] for r in ok]),
         "overhead_s": stats.summarize([r["overhead_s"] for r in ok]),
+        # run() called to the task's first line: upload, submission, scheduling, container start.
+        "start_s": stats.summarize([r["task_start"] - r["called_wall"] for r in ok]),
         # detection = Batch's own lag (task end to the job's stoppedAt) + the executor's part.
         "batch_lag_s": stats.summarize([r["batch_lag_s"] for r in ok if "batch_lag_s" in r]),
         "after_batch_s": stats.summarize([r["after_batch_s"] for r in ok if "after_batch_s" in r]),
@@ -45,6 +47,7 @@ def compare(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
     pick = {
         "detection_median": lambda s: s["detection_s"]["median"],
         "detection_p95": lambda s: s["detection_s"]["p95"],
+        "start_median": lambda s: s["start_s"]["median"],
         "after_batch_median": lambda s: s["after_batch_s"]["median"],
         "overhead_median": lambda s: s["overhead_s"]["median"],
         "requests_attributable": lambda s: s["requests"]["per_task_attributable"],
@@ -123,6 +126,7 @@ COLUMNS = [
     ("executor", lambda s: EXECUTOR_LABELS.get(s["executor"], s["executor"])),
     ("detect median s", lambda s: f"{s['detection_s']['median']:.2f}"),
     ("detect p95 s", lambda s: f"{s['detection_s']['p95']:.2f}"),
+    ("start median s", lambda s: f"{s['start_s']['median']:.2f}"),
     ("Batch lag median s", lambda s: f"{s['batch_lag_s']['median']:.2f}"),
     ("after Batch median s", lambda s: f"{s['after_batch_s']['median']:.2f}"),
     ("overhead median s", lambda s: f"{s['overhead_s']['median']:.2f}"),
@@ -142,6 +146,7 @@ COLUMNS = [
 RATIO_COLUMNS = {
     "detect median s": "detection_median",
     "detect p95 s": "detection_p95",
+    "start median s": "start_median",
     "after Batch median s": "after_batch_median",
     "overhead median s": "overhead_median",
     "req/task attrib.": "requests_attributable",
