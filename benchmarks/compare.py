@@ -63,9 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
     p.add_argument(
         "--stack-home",
-        default=os.environ.get("EVENTBATCH_LOCAL_HOME") or "~/.eventbatch/bench",
-        help="the local stack's state folder (default $EVENTBATCH_LOCAL_HOME, else "
-        "~/.eventbatch/bench: not a developer's stack)",
+        default="~/.eventbatch/bench",
+        help="the local stack's state folder (default ~/.eventbatch/bench, not the folder of a "
+        "developer's stack, whose ports and processes it would take over)",
     )
     p.add_argument("--keep-stack", action="store_true", help="leave the local stack up at the end")
     p.add_argument("--out", default="bench-results", help="output folder (default bench-results)")
