@@ -3,8 +3,8 @@
 One background thread serves all executors in the process (Covalent builds one executor per
 task). Each tick it lists each dispatch's marker prefix once, whatever the number of tasks in
 flight, and resolves the waiters whose marker appeared. A slower sweep catches lost events: it
-lists the state machine's RUNNING executions once, and a task whose execution was first seen not
-running more than a grace period ago and still has no marker gets its marker from
+lists the state machine's RUNNING executions once, and a task whose execution is no longer running,
+stopped more than a grace period ago and still has no marker gets its marker from
 DescribeExecution, written with the same write-once rule the Lambda uses.
 """
 
@@ -155,11 +155,11 @@ class MarkerWatcher:
                     if w.execution_arn in running:
                         continue
                     # A task that just finished has its event on the way: describe its execution
-                    # only once it has been seen stopped for the grace period, not on every sweep
-                    # that happens to follow a burst of completions.
+                    # only from the sweep after the one that first found it stopped, not on every
+                    # sweep that happens to follow a burst of completions.
                     if w.seen_stopped_at is None:
                         w.seen_stopped_at = now
-                    if now - w.seen_stopped_at >= LOST_EVENT_GRACE_S:
+                    if now - w.seen_stopped_at >= w.sweep_interval:
                         self._recover(w)
             except Exception as exc:
                 log.warning("checking executions of %s failed: %s", arn, exc)
