@@ -44,6 +44,7 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
+        self._account_lock = threading.Lock()
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -58,9 +59,10 @@ class AwsClients:
 
     def account_id(self) -> str:
         """The account of the credentials (asked once)."""
-        if self._account is None:
-            self._account = str(self.client("sts").get_caller_identity()["Account"])
-        return self._account
+        with self._account_lock:  # concurrent first tasks ask once, not once each
+            if self._account is None:
+                self._account = str(self.client("sts").get_caller_identity()["Account"])
+            return self._account
 
     def partition(self) -> str:
         return self.session.get_partition_for_region(self.region)

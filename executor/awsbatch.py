@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import sys
+import threading
 from dataclasses import fields
 from typing import Any
 
@@ -57,6 +58,8 @@ def wait_deadline(settings: ExecutorSettings) -> float:
 _image_uris: dict[tuple[str, str, str], str] = {}
 _checked_buckets: set[tuple[int, str]] = set()
 _checked_machines: set[str] = set()
+_prepare_locks: dict[tuple[int, str, str], threading.Lock] = {}
+_prepare_locks_guard = threading.Lock()
 
 
 class AWSBatchExecutor(AsyncBaseExecutor):
@@ -295,6 +298,18 @@ def _start(
 
 
 def _prepare(
+    settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]
+) -> _Prepared:
+    # The electrons of a dispatch start together: without this, each of them would repeat the
+    # bucket check and the image lookup before the first one had cached them.
+    key = (id(clients), settings.s3_bucket_name, settings.ecr_repo_name)
+    with _prepare_locks_guard:
+        lock = _prepare_locks.setdefault(key, threading.Lock())
+    with lock:
+        return _prepare_once(settings, clients, versions)
+
+
+def _prepare_once(
     settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]
 ) -> _Prepared:
     if (id(clients), settings.s3_bucket_name) not in _checked_buckets:

@@ -38,6 +38,7 @@ class _Wait:
     interval: float
     sweep_interval: float
     future: Future = field(default_factory=Future)
+    seen_stopped_at: float | None = None  # watcher clock, first sweep that found it not running
 
 
 class MarkerWatcher:
@@ -55,6 +56,7 @@ class MarkerWatcher:
         self._waits: list[_Wait] = []
         self._thread: threading.Thread | None = None
         self._last_sweep: dict[str, float] = {}
+        self._listed_at: dict[tuple[int, str, str], float] = {}  # watcher clock, per prefix
         self.listings = 0  # marker listings made, for the benchmark and tests
 
     def watch(
@@ -102,13 +104,35 @@ class MarkerWatcher:
                     return
             self._wake.clear()
             self._tick(waits)
-            self._sleep(min(w.interval for w in waits))
+            self._sleep(self._until_next_listing(waits))
 
-    def _tick(self, waits: list[_Wait]) -> None:
+    @staticmethod
+    def _groups(waits: list[_Wait]) -> dict[tuple[int, str, str], list[_Wait]]:
         groups: dict[tuple[int, str, str], list[_Wait]] = {}
         for w in waits:
             groups.setdefault((id(w.clients), w.bucket, w.markers_prefix), []).append(w)
-        for group in groups.values():
+        return groups
+
+    def _until_next_listing(self, waits: list[_Wait]) -> float:
+        now = self._clock()
+        due = min(
+            self._listed_at.get(key, now) + min(w.interval for w in group)
+            for key, group in self._groups(waits).items()
+        )
+        return max(0.0, due - now)
+
+    def _tick(self, waits: list[_Wait]) -> None:
+        groups = self._groups(waits)
+        now = self._clock()
+        self._listed_at = {k: t for k, t in self._listed_at.items() if k in groups}
+        for key, group in groups.items():
+            # A new task wakes the thread so that a new dispatch is listed at once; a dispatch
+            # listed less than an interval ago waits for its turn (its new task's marker cannot
+            # be there yet), so a dispatch costs one listing per interval however its tasks start.
+            last = self._listed_at.get(key)
+            if last is not None and now - last < min(w.interval for w in group):
+                continue
+            self._listed_at[key] = now
             try:
                 present = self._list(group[0])
             except Exception as exc:  # keep serving the other dispatches; retried next tick
@@ -150,7 +174,14 @@ class MarkerWatcher:
             try:
                 running = self._running_executions(group[0].clients, arn)
                 for w in group:
-                    if w.execution_arn not in running:
+                    if w.execution_arn in running:
+                        continue
+                    # A task that just finished has its event on the way: describe its execution
+                    # only from the sweep after the one that first found it stopped, not on every
+                    # sweep that happens to follow a burst of completions.
+                    if w.seen_stopped_at is None:
+                        w.seen_stopped_at = now
+                    if now - w.seen_stopped_at >= w.sweep_interval:
                         self._recover(w)
             except Exception as exc:
                 log.warning("checking executions of %s failed: %s", arn, exc)

@@ -248,10 +248,16 @@ def _remove_job_containers(state: StackState, say: Say) -> None:
 
     ours = f"AWS_ENDPOINT_URL={state.endpoint_url}"
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"name": "covalent-"}):
-        if ours in (container.attrs.get("Config", {}).get("Env") or []):
-            container.remove(force=True)
-            say(f"removed job container {container.name}")
+    # Listed sparse and inspected one by one: other stacks on the same engine remove their own
+    # containers meanwhile, and a full listing fails on the first that is gone.
+    for listed in client.containers.list(all=True, filters={"name": "covalent-"}, sparse=True):
+        try:
+            container = client.containers.get(listed.id)
+            if ours in (container.attrs.get("Config", {}).get("Env") or []):
+                container.remove(force=True)
+                say(f"removed job container {container.name}")
+        except docker.errors.NotFound:
+            continue
 
 
 def _stop(pid: int | None, timeout: float = 20) -> None:

@@ -1,0 +1,223 @@
+"""From the runs' raw JSON to the summary, the targets, a table and a plot."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import stats
+from .counting import Charging, Request, aggregate
+
+EXECUTOR_LABELS = {"ours": "event-driven", "polling": "polling"}
+
+
+def summarize_run(run: dict[str, Any]) -> dict[str, Any]:
+    """The per-executor figures of one run (a run_one document)."""
+    ok = [r for r in run["records"] if r["error"] is None]
+    tasks = run["tasks"]
+    charging = Charging(**{k: frozenset(map(tuple, v)) for k, v in run["charging"].items()})
+    requests = [Request(**r) for r in run["requests"]]
+    counts = aggregate(requests, charging, tasks, run["window_s"])
+    return {
+        "executor": run["executor"],
+        "tasks": tasks,
+        "duration": run["duration"],
+        "errors": len(run["records"]) - len(ok),
+        "error_samples": sorted({r["error"] for r in run["records"] if r["error"]})[:3],
+        "detection_s": stats.summarize([r["detection_s"] for r in ok]),
+        "overhead_s": stats.summarize([r["overhead_s"] for r in ok]),
+        # run() called to the task's first line: upload, submission, scheduling, container start.
+        "start_s": stats.summarize([r["task_start"] - r["called_wall"] for r in ok]),
+        # detection = Batch's own lag (task end to the job's stoppedAt) + the executor's part.
+        "batch_lag_s": stats.summarize([r["batch_lag_s"] for r in ok if "batch_lag_s" in r]),
+        "after_batch_s": stats.summarize([r["after_batch_s"] for r in ok if "after_batch_s" in r]),
+        "requests": counts,
+        "window_s": run["window_s"],
+        "cpu_s": run["cpu_s"],
+        "cpu_ms_per_task": 1000 * run["cpu_s"] / max(tasks, 1),
+        "peak_rss_mib": run["peak_rss_mib"],
+        "rss_growth_mib": run["peak_rss_mib"] - run["rss_before_mib"],
+        "state_transitions": run.get("state_transitions"),
+        "states": run.get("states"),
+    }
+
+
+def compare(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
+    """Ratios ours / baseline of the headline figures."""
+    pick = {
+        "detection_median": lambda s: s["detection_s"]["median"],
+        "detection_p95": lambda s: s["detection_s"]["p95"],
+        "start_median": lambda s: s["start_s"]["median"],
+        "after_batch_median": lambda s: s["after_batch_s"]["median"],
+        "overhead_median": lambda s: s["overhead_s"]["median"],
+        "requests_attributable": lambda s: s["requests"]["per_task_attributable"],
+        "requests_amortized": lambda s: s["requests"]["per_task_amortized"],
+        "awaiting_per_s": lambda s: s["requests"]["awaiting_per_s"],
+        "cpu_s": lambda s: s["cpu_s"],
+        "peak_rss_mib": lambda s: s["peak_rss_mib"],
+    }
+    return {name: stats.ratio(get(ours), get(base)) for name, get in pick.items()}
+
+
+def targets(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of the issue, per scenario where it applies: met or not, with the figures."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, scenario: str, met: bool, detail: str) -> None:
+        out.append({"target": name, "scenario": scenario, "met": bool(met), "detail": detail})
+
+    by_n: dict[int, list[dict[str, Any]]] = {}
+    for sc in scenarios:
+        ours, base, ratio = sc.get("ours"), sc.get("polling"), sc.get("ratios", {})
+        label = f"{sc['tasks']}x{sc['duration']:g}s"
+        if ours:
+            by_n.setdefault(sc["tasks"], []).append(ours)
+            req = ours["requests"]
+            add(
+                "requests/task <= 6 (attributable)",
+                label,
+                req["per_task_attributable"] <= 6,
+                f"attributable {req['per_task_attributable']:.2f}",
+            )
+            add(
+                "requests/task <= 6 (amortized, shared listings included)",
+                label,
+                req["per_task_amortized"] <= 6,
+                f"amortized {req['per_task_amortized']:.2f}",
+            )
+            add("no Batch requests", label, req["batch_requests"] == 0, f"{req['batch_requests']}")
+            if sc["tasks"] >= 50:
+                rates = req["awaiting_per_s_by_operation"]
+                add(
+                    "awaiting <= 1 request/s (process)",
+                    label,
+                    req["awaiting_per_s"] <= 1.0,
+                    f"{req['awaiting_per_s']:.2f}/s: "
+                    + ", ".join(f"{k} {v:.2f}/s" for k, v in rates.items()),
+                )
+        if ours and base:
+            r = ratio["detection_median"]
+            add("detection median <= 1/3 baseline", label, r <= 1 / 3, f"ratio {r:.2f}")
+            if sc["duration"] >= 120:
+                for kind in ("attributable", "amortized"):
+                    r = ratio[f"requests_{kind}"]
+                    add(
+                        f"requests/task at 120 s <= 1/3 baseline ({kind})",
+                        label,
+                        r <= 1 / 3,
+                        f"ratio {r:.2f}",
+                    )
+    for n, runs in sorted(by_n.items()):
+        if len({r["duration"] for r in runs}) < 2:
+            continue
+        values = [r["requests"]["per_task_attributable"] for r in runs]
+        add(
+            "attributable requests/task flat in duration",
+            f"{n} tasks",
+            max(values) - min(values) < 0.5,
+            ", ".join(f"{r['duration']:g}s: {v:.2f}" for r, v in zip(runs, values)),
+        )
+    return out
+
+
+COLUMNS = [
+    ("tasks", lambda s: f"{s['tasks']}"),
+    ("task s", lambda s: f"{s['duration']:g}"),
+    ("executor", lambda s: EXECUTOR_LABELS.get(s["executor"], s["executor"])),
+    ("detect median s", lambda s: f"{s['detection_s']['median']:.2f}"),
+    ("detect p95 s", lambda s: f"{s['detection_s']['p95']:.2f}"),
+    ("start median s", lambda s: f"{s['start_s']['median']:.2f}"),
+    ("Batch lag median s", lambda s: f"{s['batch_lag_s']['median']:.2f}"),
+    ("after Batch median s", lambda s: f"{s['after_batch_s']['median']:.2f}"),
+    ("overhead median s", lambda s: f"{s['overhead_s']['median']:.2f}"),
+    ("req/task attrib.", lambda s: f"{s['requests']['per_task_attributable']:.2f}"),
+    ("req/task amortized", lambda s: f"{s['requests']['per_task_amortized']:.2f}"),
+    ("setup req", lambda s: f"{s['requests']['setup']}"),
+    ("Batch req", lambda s: f"{s['requests']['batch_requests']}"),
+    ("awaiting req/s", lambda s: f"{s['requests']['awaiting_per_s']:.2f}"),
+    (
+        "SFN transitions",
+        lambda s: "" if s["state_transitions"] is None else f"{s['state_transitions']}",
+    ),
+    ("CPU ms/task", lambda s: f"{s['cpu_ms_per_task']:.0f}"),
+    ("peak RSS MiB", lambda s: f"{s['peak_rss_mib']:.0f}"),
+    ("errors", lambda s: f"{s['errors']}"),
+]
+RATIO_COLUMNS = {
+    "detect median s": "detection_median",
+    "detect p95 s": "detection_p95",
+    "start median s": "start_median",
+    "after Batch median s": "after_batch_median",
+    "overhead median s": "overhead_median",
+    "req/task attrib.": "requests_attributable",
+    "req/task amortized": "requests_amortized",
+    "awaiting req/s": "awaiting_per_s",
+    "CPU ms/task": "cpu_s",
+    "peak RSS MiB": "peak_rss_mib",
+}
+
+
+def table_rows(scenarios: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: each scenario's executors, then a ratio row (ours / baseline)."""
+    header = [name for name, _ in COLUMNS]
+    rows: list[list[str]] = []
+    for sc in scenarios:
+        for key in ("ours", "polling"):
+            if sc.get(key):
+                rows.append([fmt(sc[key]) for _, fmt in COLUMNS])
+        if sc.get("ratios"):
+            row = [f"{sc['tasks']}", f"{sc['duration']:g}", "ratio"]
+            for name, _ in COLUMNS[3:]:
+                value = sc["ratios"].get(RATIO_COLUMNS.get(name, ""), math.nan)
+                row.append("" if math.isnan(value) else f"{value:.2f}")
+            rows.append(row)
+    return header, rows
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot(scenarios: list[dict[str, Any]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{sc['tasks']}x{sc['duration']:g}s" for sc in scenarios]
+    panels = [
+        ("completion detection, median (s; bar) and p95 (dot)", "detection_s"),
+        ("overhead per task, median (s)", "overhead_s"),
+        ("API requests per task (amortized)", "requests"),
+        ("awaiting requests per second (process)", "awaiting"),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    width = 0.38
+    for ax, (title, key) in zip(axes.flat, panels):
+        for i, executor in enumerate(("ours", "polling")):
+            xs, ys, p95 = [], [], []
+            for x, sc in enumerate(scenarios):
+                s = sc.get(executor)
+                if not s:
+                    continue
+                xs.append(x + (i - 0.5) * width)
+                if key in ("detection_s", "overhead_s"):
+                    ys.append(s[key]["median"])
+                    p95.append(s[key]["p95"])
+                elif key == "requests":
+                    ys.append(s["requests"]["per_task_amortized"])
+                else:
+                    ys.append(s["requests"]["awaiting_per_s"])
+            ax.bar(xs, ys, width, label=EXECUTOR_LABELS[executor])
+            if key == "detection_s":
+                ax.plot(xs, p95, "k.", markersize=8)
+        ax.set_title(title)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels)
+        ax.legend()
+    fig.suptitle("Event-driven vs polling AWS Batch executor (local stack)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,66 @@
+"""What the marker watcher asks AWS for: one listing per dispatch per interval, however its tasks
+start, and DescribeExecution only for an execution seen stopped for a whole sweep interval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from executor.markers import MarkerWatcher, _Wait
+
+
+def test_sweep_waits_for_the_grace_period_before_describing() -> None:
+    now = [0.0]
+    watcher = MarkerWatcher(clock=lambda: now[0])
+    running = {"arn:exec:busy"}
+    watcher._running_executions = lambda clients, arn: set(running)  # type: ignore[method-assign]
+    described: list[str] = []
+
+    def recover(wait: Any) -> None:
+        described.append(wait.execution_arn)
+
+    watcher._recover = recover  # type: ignore[method-assign]
+    waits = [
+        _Wait(None, "b", "m/", f"m/{n}.json", arn, "arn:sm", 1.0, 10.0)  # type: ignore[arg-type]
+        for n, arn in enumerate(("arn:exec:done", "arn:exec:busy"))
+    ]
+    for t in (0.0, 10.0):  # the first call starts the sweep clock; the 10 s sweep finds it
+        now[0] = t
+        watcher._sweep(waits)
+    assert described == []  # just seen stopped: its event may still come
+    now[0] = 15.0
+    watcher._sweep(waits)
+    assert described == []  # not a sweep yet
+    now[0] = 20.0
+    watcher._sweep(waits)
+    assert described == ["arn:exec:done"]  # the running one is never described
+
+
+def test_new_tasks_of_a_listed_dispatch_wait_for_the_next_listing() -> None:
+    now = [0.0]
+    watcher = MarkerWatcher(clock=lambda: now[0])
+    listed: list[str] = []
+
+    def list_prefix(wait: Any) -> set[str]:
+        listed.append(wait.markers_prefix)
+        return set()
+
+    watcher._list = list_prefix  # type: ignore[method-assign]
+    watcher._sweep = lambda waits: None  # type: ignore[method-assign]
+
+    def wait(prefix: str, node: int) -> _Wait:
+        return _Wait(None, "b", prefix, f"{prefix}{node}.json", "e", "sm", 1.0, 10.0)  # type: ignore[arg-type]
+
+    waits = [wait("m/d1/", 0)]
+    watcher._tick(waits)
+    now[0] = 0.3  # a second task of d1 and a first of d2 arrive and wake the thread
+    waits += [wait("m/d1/", 1), wait("m/d2/", 0)]
+    watcher._tick(waits)
+    assert listed == ["m/d1/", "m/d2/"]  # d2 at once, d1 not again
+    assert watcher._until_next_listing(waits) == pytest.approx(
+        0.7
+    )  # d1 is due one interval after its listing
+    now[0] = 1.0
+    watcher._tick(waits)
+    assert listed == ["m/d1/", "m/d2/", "m/d1/"]
