@@ -8,9 +8,12 @@ answers them directly, so both executors run through the same ``run()`` call and
 from __future__ import annotations
 
 import io
+import json
 import sys
 from importlib.metadata import version
 from typing import Any
+
+from covalent.executor.utils import Signals
 
 from executor.awsbatch import AWSBatchExecutor
 
@@ -35,6 +38,16 @@ class DispatcherStandIn:
 
     async def set_job_handle(self, handle: Any) -> None:
         self.job_handle = handle
+
+    async def _ask(self, action: Signals, body: Any) -> Any:
+        """The product executor's one channel to the dispatcher, answered by the methods above."""
+        if action == Signals.GET and body == "cancel_requested":
+            return await self.get_cancel_requested()
+        if action == Signals.GET and body == "version_info":
+            return await self.get_version_info()
+        if action == Signals.PUT and body[0] == "job_handle":
+            return await self.set_job_handle(json.loads(body[1]))  # sent as JSON text
+        raise ValueError(f"no stand-in answer for {action} {body!r}")
 
 
 class EventExecutor(DispatcherStandIn, AWSBatchExecutor):

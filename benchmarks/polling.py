@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 from typing import Any
 
-import cloudpickle
-
-from executor import registry, storage
+from executor import storage
 from executor.aws import AwsClients
-from executor.image import ImageSpec, default_base_image
+from executor.awsbatch import _runtime_image
 from executor.layout import TaskLocation, safe_name
 from executor.runner import TASK_URI_ENV
 from executor.settings import ExecutorSettings
@@ -26,30 +23,11 @@ from executor.workflow import RUNNER_COMMAND, container_environment, resource_re
 
 from .harness import DispatcherStandIn
 
-_image_uris: dict[str, str] = {}
-_image_lock = threading.Lock()
-
 
 def runtime_image(settings: ExecutorSettings, clients: AwsClients, covalent: str) -> str:
     """The product's runtime image for this Python and Covalent (looked up once per process)."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    spec = ImageSpec(
-        base_image=settings.base_image or default_base_image(python),
-        python_version=python,
-        covalent_version=covalent,
-        cloudpickle_version=cloudpickle.__version__,
-        extra_packages=settings.extra_pip_packages,
-    )
-    with _image_lock:  # concurrent first tasks look it up once, as the product does
-        if spec.tag not in _image_uris:
-            _image_uris[spec.tag] = registry.ensure_image(
-                clients,
-                spec,
-                settings.ecr_repo_name,
-                settings.cache_dir,
-                settings.registry_endpoint,
-            )
-        return _image_uris[spec.tag]
+    return _runtime_image(settings, clients, {"python": python, "covalent": covalent})
 
 
 def _camel(pairs: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -134,11 +112,16 @@ class PollingExecutor(DispatcherStandIn):
             await asyncio.sleep(self.settings.poll_freq)
 
     def _collect(self, location: TaskLocation, job: dict[str, Any]) -> Any:
+        # The same container and S3 transport as the product: one download on success.
+        if job["status"] == "SUCCEEDED":
+            outcome = storage.download_result(
+                self.clients, location.bucket, location.result_key, self.settings.cache_dir
+            )
+            if outcome is not None:
+                self._task_stdout.write(outcome["stdout"])
+                self._task_stderr.write(outcome["stderr"])
+                return outcome["result"]
         io = storage.read_json(self.clients, location.bucket, location.io_key) or {}
         self._task_stdout.write(io.get("stdout", ""))
         self._task_stderr.write(io.get("stderr", ""))
-        if job["status"] != "SUCCEEDED" or io.get("exception"):
-            raise RuntimeError(f"job {job['jobId']} {job['status']}: {job.get('statusReason')}")
-        return storage.download_result(
-            self.clients, location.bucket, location.result_key, self.settings.cache_dir
-        )
+        raise RuntimeError(f"job {job['jobId']} {job['status']}: {job.get('statusReason')}")

@@ -249,6 +249,14 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         location: TaskLocation,
         marker: dict[str, Any],
     ) -> Any:
+        if marker.get("status") == "SUCCEEDED":
+            outcome = storage.download_result(
+                clients, location.bucket, location.result_key, settings.cache_dir
+            )
+            if outcome is not None:
+                self._task_stdout.write(outcome["stdout"])
+                self._task_stderr.write(outcome["stderr"])
+                return outcome["result"]
         io = storage.read_json(clients, location.bucket, location.io_key)
         if io is None:
             # The runner never reported: the container's log is the only account left.
@@ -259,10 +267,6 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             }
         self._task_stdout.write(io.get("stdout", ""))
         self._task_stderr.write(io.get("stderr", ""))
-        if marker.get("status") == "SUCCEEDED" and not io.get("exception") and "log_tail" not in io:
-            return storage.download_result(
-                clients, location.bucket, location.result_key, settings.cache_dir
-            )
         raise TaskFailedError(describe_failure(marker, io, settings.time_limit))
 
     async def cancel(self, task_metadata: dict[str, Any], job_handle: Any) -> bool:

@@ -122,6 +122,10 @@ class MarkerWatcher:
         return max(0.0, due - now)
 
     def _tick(self, waits: list[_Wait]) -> None:
+        # A sweep takes the place of that tick's listings, so that the process as a whole makes
+        # no more than one request per marker interval; the listings follow on the next tick.
+        if self._sweep(waits):
+            return
         groups = self._groups(waits)
         now = self._clock()
         self._listed_at = {k: t for k, t in self._listed_at.items() if k in groups}
@@ -141,7 +145,6 @@ class MarkerWatcher:
             for w in group:
                 if w.key in present:
                     self._resolve_from_s3(w)
-        self._sweep(waits)
 
     def _list(self, w: _Wait) -> set[str]:
         s3 = w.clients.client("s3")
@@ -160,8 +163,12 @@ class MarkerWatcher:
         except Exception as exc:
             log.warning("reading marker s3://%s/%s failed: %s", w.bucket, w.key, exc)
 
-    def _sweep(self, waits: list[_Wait]) -> None:
-        """The slow path for lost events: one RUNNING listing per state machine per interval."""
+    def _sweep(self, waits: list[_Wait]) -> bool:
+        """The slow path for lost events: one RUNNING listing per state machine per interval.
+
+        Returns whether it asked Step Functions anything.
+        """
+        swept = False
         now = self._clock()
         by_machine: dict[str, list[_Wait]] = {}
         for w in waits:
@@ -171,6 +178,7 @@ class MarkerWatcher:
             if now - self._last_sweep.setdefault(arn, now) < group[0].sweep_interval:
                 continue
             self._last_sweep[arn] = now
+            swept = True
             try:
                 running = self._running_executions(group[0].clients, arn)
                 for w in group:
@@ -185,6 +193,7 @@ class MarkerWatcher:
                         self._recover(w)
             except Exception as exc:
                 log.warning("checking executions of %s failed: %s", arn, exc)
+        return swept
 
     @staticmethod
     def _running_executions(clients: AwsClients, state_machine_arn: str) -> set[str]:

@@ -6,6 +6,9 @@ Covalent version to unpickle Covalent's task wrapper. The task's directory in S3
 ``EVENTBATCH_TASK_URI`` (``s3://BUCKET/PREFIX/tasks/DISPATCH/NODE/``); AWS endpoints and
 credentials come from the environment, as boto3 finds them (the job role on AWS).
 
+On success result.pkl holds {"result", "stdout", "stderr"}; io.json (streams, exception and
+traceback) is written in every case, for people and for failures.
+
 Exit status: 0 when the task returned, 1 when it raised, the task's own code when it called
 ``sys.exit``. The job's retry rules use that to tell the user's failures from the platform's.
 """
@@ -81,7 +84,15 @@ def run_task(s3: Any, bucket: str, task_dir: str) -> int:
         if exception is None and exit_status == 0:
             result_file = os.path.join(work, "result.pkl")
             with open(result_file, "wb") as f:
-                cloudpickle.dump(result, f)
+                # The streams travel with the result: on success one download brings both.
+                cloudpickle.dump(
+                    {
+                        "result": result,
+                        "stdout": out.copy.getvalue(),
+                        "stderr": err.copy.getvalue(),
+                    },
+                    f,
+                )
             del result
             s3.upload_file(result_file, bucket, task_dir + "result.pkl")
 

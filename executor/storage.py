@@ -24,6 +24,9 @@ _TRANSFER = TransferConfig(
 )
 
 
+_CHUNK = 1024 * 1024
+
+
 def check_bucket(clients: AwsClients, bucket: str) -> None:
     """Fail early, naming the setting, when the bucket is missing or in another region."""
     s3 = clients.client("s3")
@@ -68,9 +71,21 @@ def upload_task(
 
 
 def download_result(clients: AwsClients, bucket: str, key: str, cache_dir: str) -> Any:
+    """The unpickled object at key, or None when there is none.
+
+    One GetObject streamed to a file: a managed download would first spend a HeadObject on
+    every task, and a single stream is as fast for all but the largest results.
+    """
     os.makedirs(cache_dir, exist_ok=True)
+    try:
+        body = clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".pkl") as f:
-        clients.client("s3").download_fileobj(bucket, key, f, Config=_TRANSFER)
+        for chunk in body.iter_chunks(_CHUNK):
+            f.write(chunk)
         f.seek(0)
         return cloudpickle.load(f)
 

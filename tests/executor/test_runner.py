@@ -46,10 +46,10 @@ def test_success_stores_result_and_streams(s3) -> None:  # type: ignore[no-untyp
 
     _put_task(s3, add, 2, y=3)
     assert run_task(s3, BUCKET, TASK_DIR) == 0
-    result = cloudpickle.loads(
+    outcome = cloudpickle.loads(
         s3.get_object(Bucket=BUCKET, Key=TASK_DIR + "result.pkl")["Body"].read()
     )
-    assert result == 5
+    assert outcome == {"result": 5, "stdout": "adding 2 3\n", "stderr": "careful\n"}
     io = _io(s3)
     assert io["stdout"] == "adding 2 3\n"
     assert io["stderr"] == "careful\n"

@@ -64,3 +64,30 @@ def test_new_tasks_of_a_listed_dispatch_wait_for_the_next_listing() -> None:
     now[0] = 1.0
     watcher._tick(waits)
     assert listed == ["m/d1/", "m/d2/", "m/d1/"]
+
+
+def test_a_sweep_replaces_that_ticks_listing() -> None:
+    now = [0.0]
+    watcher = MarkerWatcher(clock=lambda: now[0])
+    asked: list[str] = []
+
+    def listing(wait: Any) -> set[str]:
+        asked.append("list")
+        return set()
+
+    def running(clients: Any, arn: str) -> set[str]:
+        asked.append("sweep")
+        return {"arn:exec:0", "arn:exec:1"}
+
+    watcher._list = listing  # type: ignore[method-assign]
+    watcher._running_executions = running  # type: ignore[method-assign]
+    waits = [
+        _Wait(None, "b", "m/", f"m/{n}.json", f"arn:exec:{n}", "arn:sm", 1.0, 10.0)  # type: ignore[arg-type]
+        for n in range(2)
+    ]
+    for second in range(31):  # one tick per marker interval for 30 s
+        now[0] = float(second)
+        watcher._tick(waits)
+    # One request per tick in all: three sweeps took the place of three listings.
+    assert len(asked) == 31
+    assert asked.count("sweep") == 3
