@@ -3,7 +3,7 @@
 S3 layout, under the bucket ``s3_bucket_name`` and the prefix ``s3_prefix`` (default ``covalent``)::
 
     PREFIX/tasks/DISPATCH_ID/NODE_ID/task.pkl     cloudpickle of (function, args, kwargs)
-    PREFIX/tasks/DISPATCH_ID/NODE_ID/result.pkl   cloudpickle of {result, stdout, stderr} (success only)
+    PREFIX/tasks/DISPATCH_ID/NODE_ID/result.pkl   {result, stdout, stderr}, on success
     PREFIX/tasks/DISPATCH_ID/NODE_ID/io.json      stdout, stderr, exception and traceback
     PREFIX/markers/DISPATCH_ID/NODE_ID.json       completion marker, written by the Lambda
 
