@@ -124,9 +124,12 @@ class MarkerWatcher:
     def _tick(self, waits: list[_Wait]) -> None:
         # A sweep takes the place of that tick's listings, so that the process as a whole makes
         # no more than one request per marker interval; the listings follow on the next tick.
-        if self._sweep(waits):
-            return
         groups = self._groups(waits)
+        if self._sweep(waits):
+            now = self._clock()
+            for key in groups:  # this tick's listings are the sweep's: the next come an interval on
+                self._listed_at[key] = now
+            return
         now = self._clock()
         self._listed_at = {k: t for k, t in self._listed_at.items() if k in groups}
         for key, group in groups.items():

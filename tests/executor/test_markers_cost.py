@@ -91,3 +91,15 @@ def test_a_sweep_replaces_that_ticks_listing() -> None:
     # One request per tick in all: three sweeps took the place of three listings.
     assert len(asked) == 31
     assert asked.count("sweep") == 3
+
+
+def test_the_watcher_sleeps_a_whole_interval_after_a_sweep() -> None:
+    now = [0.0]
+    watcher = MarkerWatcher(clock=lambda: now[0])
+    watcher._list = lambda wait: set()  # type: ignore[method-assign,assignment]
+    watcher._running_executions = lambda clients, arn: {"arn:exec:0"}  # type: ignore[method-assign,assignment]
+    waits = [_Wait(None, "b", "m/", "m/0.json", "arn:exec:0", "arn:sm", 1.0, 10.0)]  # type: ignore[arg-type]
+    watcher._tick(waits)  # lists at 0 s
+    now[0] = 10.0
+    watcher._tick(waits)  # the sweep is due: it takes this tick
+    assert watcher._until_next_listing(waits) == 1.0
