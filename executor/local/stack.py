@@ -108,7 +108,9 @@ def _aws_env(state: StackState) -> dict[str, str]:
 
 def _moto_answers(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=2):
+        # /moto-api/ answers cheaply; data.json serialises every backend and fails (500) once
+        # Batch has run jobs.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2):
             return True
     except Exception:
         return False
