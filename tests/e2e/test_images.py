@@ -90,3 +90,18 @@ def test_cleanup_removes_a_dispatch_and_nothing_else(local_stack, aws, capsys) -
     assert f"{removed.dispatch_id}: deleted 4 objects" in capsys.readouterr().out
     assert count(removed.dispatch_id) == 0
     assert count(kept.dispatch_id) == 4
+
+
+def test_status_and_a_second_up_after_jobs_have_run(local_stack, capsys) -> None:
+    from executor.cli import main
+    from executor.local import stack
+
+    DirectRun(AWSBatchExecutor())(lambda: "a job has run")
+    assert main(["local", "status"]) == 0
+    assert "DOWN" not in capsys.readouterr().out
+    before = dict(stack.StackState.load().pids)
+    lines: list[str] = []
+    stack.up(local_stack.moto_port, local_stack.registry_port, write_config=False, say=lines.append)
+    # Nothing was started twice: the same processes, every part found running.
+    assert stack.StackState.load().pids == before
+    assert "running moto server" in " ".join(lines)
