@@ -47,7 +47,7 @@ if __name__ == "__main__":
         output = node_result["output"]
         value = output.get_deserialized() if hasattr(output, "get_deserialized") else output
         out = (node_result["stdout"] or "").strip() or repr(value)
-        status = str(getattr(node_result["status"], "value", node_result["status"]))
+        status = str(node_result["status"]).rsplit(".", 1)[-1]  # StatusEnum.COMPLETED
         print(f"{node:>4}  {name:10} {status:10} {out}")
     if str(result.status) != "COMPLETED":
         raise SystemExit(1)
