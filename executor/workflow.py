@@ -34,7 +34,6 @@ _RETRY_PLATFORM_FAILURES = [
     {"OnExitCode": "*", "Action": "EXIT"},
     {"OnReason": "*", "Action": "RETRY"},
 ]
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 _DEFINITION_RESOURCES = {
     "EC2": [{"Type": "VCPU", "Value": "1"}, {"Type": "MEMORY", "Value": "2048"}],
     "FARGATE": [{"Type": "VCPU", "Value": "0.25"}, {"Type": "MEMORY", "Value": "512"}],
@@ -185,10 +184,6 @@ def start_execution(
         else:
             raise
     return Execution(arn=str(started["executionArn"]), name=name)
-
-
-def describe_execution(clients: AwsClients, execution_arn: str) -> dict[str, Any]:
-    return dict(clients.client("stepfunctions").describe_execution(executionArn=execution_arn))
 
 
 class DefinitionGate:
