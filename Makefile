@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# The product's code: linted, format-checked and type-checked.
+PRODUCT := executor statemachine chalice_app controlplane localaws eventbatch_cli.py
 
 
 .PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated
@@ -29,11 +31,11 @@ demo: setup
 	@bash scripts/demo.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check executor statemachine chalice_app tests benchmarks examples app.py
-	$(BIN)/ruff format --check executor statemachine chalice_app tests benchmarks examples app.py
+	$(BIN)/ruff check $(PRODUCT) tests benchmarks examples app.py
+	$(BIN)/ruff format --check $(PRODUCT) tests benchmarks examples app.py
 
 typecheck: $(STAMP)
-	$(BIN)/mypy executor statemachine chalice_app
+	$(BIN)/mypy $(PRODUCT)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e" -q
@@ -49,8 +51,8 @@ bench: setup
 
 # The committed CloudFormation merge template and executor policy, regenerated from the code.
 generated: $(STAMP)
-	$(PY) -m executor.controlplane deploy/control-plane.json
-	$(PY) -m executor.iampolicy iam/executor-policy.json
+	$(PY) -m controlplane.template controlplane/control-plane.json
+	$(PY) -m controlplane.iampolicy controlplane/executor-policy.json
 
 clean-local: $(STAMP)
 	$(BIN)/eventbatch local down

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios.append(scenario)
         return _report(scenarios, args, out)
 
-    from executor.local import stack
+    from localaws import stack
 
     from .polling import runtime_image
 

@@ -10,8 +10,11 @@ are the product's, so both executors run the very same container.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from typing import Any
+
+from covalent.executor.utils import Signals
 
 from executor import storage
 from executor.aws import AwsClients
@@ -20,8 +23,6 @@ from executor.layout import TaskLocation, safe_name
 from executor.runner import TASK_URI_ENV
 from executor.settings import ExecutorSettings
 from executor.workflow import RUNNER_COMMAND, container_environment, resource_requirements
-
-from .harness import DispatcherStandIn
 
 
 def runtime_image(settings: ExecutorSettings, clients: AwsClients, covalent: str) -> str:
@@ -35,12 +36,16 @@ def _camel(pairs: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k[0].lower() + k[1:]: v for k, v in pair.items()} for pair in pairs]
 
 
-class PollingExecutor(DispatcherStandIn):
+class PollingExecutor:
     """Submit to Batch directly; poll DescribeJobs per task every poll_freq seconds."""
 
     def __init__(self, settings: ExecutorSettings, clients: AwsClients) -> None:
         self.settings = settings
         self.clients = clients
+
+    async def _ask(self, action: Signals, body: Any) -> Any:
+        """The dispatcher's channel, as the product's executor has it; set by the stand-in."""
+        raise RuntimeError("attach a dispatcher (localaws.dispatcher.DispatcherStandIn) first")
 
     async def run(
         self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
@@ -49,7 +54,7 @@ class PollingExecutor(DispatcherStandIn):
         location = TaskLocation(
             s.s3_bucket_name, s.s3_prefix, task_metadata["dispatch_id"], task_metadata["node_id"]
         )
-        versions = await self.get_version_info()
+        versions = await self._ask(Signals.GET, "version_info")
         image = await asyncio.to_thread(runtime_image, s, self.clients, versions["covalent"])
         await asyncio.to_thread(
             storage.upload_task,
@@ -60,7 +65,7 @@ class PollingExecutor(DispatcherStandIn):
             s.cache_dir,
         )
         job_id = await asyncio.to_thread(self._submit, location, image)
-        await self.set_job_handle({"job_id": job_id})
+        await self._ask(Signals.PUT, ("job_handle", json.dumps({"job_id": job_id})))
         status = await self._poll(job_id)
         return await asyncio.to_thread(self._collect, location, status)
 

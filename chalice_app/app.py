@@ -2,8 +2,8 @@
 
 Deployed with ``chalice deploy`` from the repository root (the root ``app.py`` re-exports this
 app), or as part of the control plane's CloudFormation stack (``chalice package`` with
-``deploy/control-plane.json`` merged in). Handlers raise on S3 errors so that the invocation fails
-and EventBridge retries it.
+``controlplane/control-plane.json`` merged in). Handlers raise on S3 errors so that the
+invocation fails and EventBridge retries it.
 
 Which state machine is ours: its name, ``EVENTBATCH_STATE_MACHINE_NAME`` (default
 ``covalent-eventbatch``, set per stage in ``.chalice/config.json``), narrows the execution-status

@@ -113,7 +113,7 @@ def explain_aws_error(exc: Exception, settings: ExecutorSettings) -> Exception |
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return AwsSetupError(
                 f"{operation} was denied ({code}: {error.get('Message')}). Grant the executor's "
-                "credentials the permissions listed in iam/executor-policy.json."
+                "credentials the permissions listed in controlplane/executor-policy.json."
             )
         return AwsSetupError(f"{operation} failed ({code}: {error.get('Message')}).")
     return None

@@ -62,7 +62,7 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[object]:
     """The local stack, provisioned, with covalent.conf pointing at it."""
-    from executor.local import stack
+    from localaws import stack
 
     state = stack.up(TEST_MOTO_PORT, TEST_REGISTRY_PORT, write_config=False, say=lambda _: None)
     # Wheels and build contexts outlive the session, so a rerun's image build hits the cache.
@@ -106,7 +106,7 @@ def covalent_server(local_stack: object) -> Iterator[int]:
 def aws(local_stack: object):  # type: ignore[no-untyped-def]
     """boto3 clients on the local stack, for checking what the product did."""
     from executor.aws import AwsClients
-    from executor.local import stack
+    from localaws import stack
 
     settings = stack.local_settings(stack.StackState.load())
     return AwsClients(

@@ -17,7 +17,7 @@ import covalent as ct
 import pytest
 
 from executor.awsbatch import AWSBatchExecutor
-from executor.local import stack
+from localaws import stack
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 from .harness import DirectRun

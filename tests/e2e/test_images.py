@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 def _image_build(*extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "executor.cli", "image", "build", *extra],
+        [sys.executable, "-m", "eventbatch_cli", "image", "build", *extra],
         capture_output=True,
         text=True,
         timeout=900,
@@ -70,7 +70,7 @@ def test_build_without_docker_says_what_to_do(local_stack, monkeypatch) -> None:
 
 
 def test_cleanup_removes_a_dispatch_and_nothing_else(local_stack, aws, capsys) -> None:
-    from executor.cli import main
+    from eventbatch_cli import main
 
     kept, removed = DirectRun(AWSBatchExecutor()), DirectRun(AWSBatchExecutor())
     kept(lambda: "kept")
@@ -93,8 +93,8 @@ def test_cleanup_removes_a_dispatch_and_nothing_else(local_stack, aws, capsys) -
 
 
 def test_status_and_a_second_up_after_jobs_have_run(local_stack, capsys) -> None:
-    from executor.cli import main
-    from executor.local import stack
+    from eventbatch_cli import main
+    from localaws import stack
 
     DirectRun(AWSBatchExecutor())(lambda: "a job has run")
     assert main(["local", "status"]) == 0

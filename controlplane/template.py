@@ -1,6 +1,6 @@
 """The control plane's CloudFormation, merged into Chalice's template by ``chalice package``.
 
-``chalice package --merge-template deploy/control-plane.json OUT`` yields one template for the
+``chalice package --merge-template controlplane/control-plane.json OUT`` yields one template for the
 whole control plane: Chalice contributes the Lambda functions and their event rules, this module
 everything else (bucket, ECR repository, log group, roles, the state machine, optionally a Batch
 compute environment and queue) and overrides what Chalice cannot know when packaging: the
@@ -9,7 +9,7 @@ machine ARN.
 
 The state machine's definition is ``build_definition`` itself, with the partition left to
 CloudFormation (``${AWS::Partition}``), so the template cannot drift from the code. Regenerate
-the committed file with ``python -m executor.controlplane deploy/control-plane.json``; a test
+the committed file with ``python -m controlplane.template controlplane/control-plane.json``; a test
 fails when it is stale.
 """
 
@@ -437,7 +437,7 @@ def _subs(value: Any) -> Any:
 
 
 def _executor_policy() -> dict[str, Any]:
-    """iam/executor-policy.json with this stack's exact ARNs, to attach to the executor's users."""
+    """controlplane/executor-policy.json with this stack's exact ARNs, for the executor's users."""
     names = iampolicy.Names(
         partition="${AWS::Partition}",
         region="${AWS::Region}",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .errors import InvalidSettingError
-from .settings import ExecutorSettings
+from executor.cli import configured_settings
+from executor.errors import InvalidSettingError
+from executor.settings import ExecutorSettings
 
 COMMANDS = ("deploy", "doctor")
 
@@ -28,7 +29,7 @@ def register(commands: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="template parameter, e.g. -p ComputeEnvironment=FARGATE -p SubnetIds=subnet-1,"
-        "subnet-2 (see deploy/control-plane.json for all)",
+        "subnet-2 (see controlplane/control-plane.json for all)",
     )
     deploy.add_argument("--artifact-bucket", default="", help="bucket for the Lambda code")
     deploy.add_argument("--stage", default="dev", help="Chalice stage (default dev)")
@@ -48,18 +49,13 @@ _DOCTOR_HELP = (
 
 
 def _settings(args: argparse.Namespace) -> ExecutorSettings:
-    from .awsbatch import _config_section
-
-    overrides = {
-        "region": args.region,
-        "profile": args.profile,
-        "endpoint_url": args.endpoint_url,
-    }
-    return ExecutorSettings.resolve(overrides, _config_section())
+    return configured_settings(
+        region=args.region, profile=args.profile, endpoint_url=args.endpoint_url
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    from .aws import AwsClients
+    from executor.aws import AwsClients
 
     settings = _settings(args)
     if args.command == "doctor":

@@ -1,7 +1,7 @@
 """moto issue 10076 and the local stack's patch for it, each in a fresh interpreter.
 
 The first test shows the bug is still in the pinned moto: when it fails, upstream fixed it and
-executor/local/moto_compat.py can go. The second shows the patch makes the same state machine
+localaws/moto_compat.py can go. The second shows the patch makes the same state machine
 register a Batch job definition from PascalCase parameters, as Step Functions does on AWS.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 def _run(mode: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.local.issue_10076_probe", mode],
+        [sys.executable, "-m", "tests.localaws.issue_10076_probe", mode],
         capture_output=True,
         text=True,
         timeout=120,

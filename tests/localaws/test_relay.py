@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from executor.local.relay import relay
+from localaws.relay import relay
 
 
 @pytest.fixture

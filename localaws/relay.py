@@ -5,7 +5,7 @@ long-polls that queue and calls the Chalice handler with each event, exactly as 
 (the same deployed code, an event dict and a context). Like Lambda's asynchronous invocation, a
 handler that raises leaves the message on the queue, to come back after the visibility timeout.
 
-Run as ``python -m executor.local.relay QUEUE_URL`` with AWS_ENDPOINT_URL pointing at moto.
+Run as ``python -m localaws.relay QUEUE_URL`` with AWS_ENDPOINT_URL pointing at moto.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class LambdaContext:
 
 def _handlers() -> dict[str, Any]:
     # The repository root's app.py is the entry point Chalice packages; use it when present.
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     if (root / "app.py").exists() and str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import EventBatchError
+from executor.errors import EventBatchError
 
 
 class LocalStackError(EventBatchError):

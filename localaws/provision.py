@@ -13,11 +13,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from executor.aws import AwsClients
+from executor.settings import ExecutorSettings
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from statemachine.deploy import ensure_state_machine
-
-from ..aws import AwsClients
-from ..settings import ExecutorSettings
 
 EVENTS_QUEUE = "covalent-eventbatch-events"
 TASK_RULE = "covalent-eventbatch-task-finished"

@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from executor import doctor
-from executor.cli import main
-from executor.local import stack
+from controlplane import doctor
+from eventbatch_cli import main
+from localaws import stack
 
 pytestmark = pytest.mark.e2e
 

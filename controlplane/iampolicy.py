@@ -2,7 +2,7 @@
 
 Derived from the calls the executor makes (``storage``, ``markers``, ``registry``, ``workflow``,
 ``cancel``); each statement names the module that needs it. The same statements produce
-``iam/executor-policy.json`` (default names, any region and account), the stack's
+``controlplane/executor-policy.json`` (default names, any region and account), the stack's
 ``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor`` checks.
 
 Not listed because no permission governs them: ``sts:GetCallerIdentity`` (account id). Not

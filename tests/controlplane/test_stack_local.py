@@ -22,7 +22,7 @@ import sys
 import covalent as ct
 import pytest
 
-from executor import deploy, iampolicy
+from controlplane import deploy, iampolicy
 from executor.settings import ExecutorSettings
 from statemachine.definition import build_definition
 
@@ -85,7 +85,7 @@ def relayed(deployed, local_stack, aws):
         AWS_DEFAULT_REGION="us-east-1",
     )
     relay = subprocess.Popen(
-        [sys.executable, "-m", "executor.local.relay", queue_url],
+        [sys.executable, "-m", "localaws.relay", queue_url],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -233,8 +233,8 @@ def test_an_electron_runs_on_the_deployed_control_plane(deployed, relayed, coval
 
 
 def test_doctor_passes_on_the_deployed_control_plane(deployed, local_stack):
-    from executor import doctor
-    from executor.local import stack
+    from controlplane import doctor
+    from localaws import stack
 
     values = deploy.settings_from_outputs(deployed)
     settings = stack.local_settings(local_stack, **values)
@@ -253,8 +253,8 @@ def test_doctor_passes_on_the_deployed_control_plane(deployed, local_stack):
 
 
 def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys):
+    from eventbatch_cli import main
     from executor.awsbatch import _config_section
-    from executor.cli import main
 
     before = _config_section()  # the local stack's section: put back afterwards
     assert before["endpoint_url"] == local_stack.endpoint_url
@@ -300,8 +300,8 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
     ids=["fargate", "ec2-gpu", "ec2"],
 )
 def test_stack_with_its_own_compute_environment(local_stack, aws, parameters, platform, resources):
-    from executor import doctor
-    from executor.local import stack
+    from controlplane import doctor
+    from localaws import stack
 
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]

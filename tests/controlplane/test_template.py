@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from executor import controlplane, deploy, iampolicy
+from controlplane import deploy, iampolicy, template
 from statemachine.definition import build_definition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,10 +15,10 @@ CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
 
 
 def test_committed_files_match_the_code():
-    # Regenerate with: python -m executor.controlplane deploy/control-plane.json
-    #                  python -m executor.iampolicy iam/executor-policy.json
-    assert (ROOT / "deploy" / "control-plane.json").read_text() == controlplane.render()
-    assert (ROOT / "iam" / "executor-policy.json").read_text() == iampolicy.render()
+    # Regenerate with: python -m controlplane.template controlplane/control-plane.json
+    #                  python -m controlplane.iampolicy controlplane/executor-policy.json
+    assert (ROOT / "controlplane" / "control-plane.json").read_text() == template.render()
+    assert (ROOT / "controlplane" / "executor-policy.json").read_text() == iampolicy.render()
 
 
 def test_packaged_template_passes_cfn_lint(packaged):
@@ -54,7 +54,7 @@ def test_one_template_holds_the_whole_control_plane(packaged):
     }.items():
         assert types[name] == kind
     # Every Output named after a setting says which [executors.awsbatch] key it fills.
-    for name, key in controlplane.OUTPUT_SETTINGS.items():
+    for name, key in template.OUTPUT_SETTINGS.items():
         assert packaged.template["Outputs"][name]["Description"].endswith(key)
 
 

@@ -5,7 +5,7 @@ checked without them), then the region, each resource named by ``[executors.awsb
 executor's permissions, and Docker when the runtime image may have to be built.
 
 Permissions: ``iam:SimulatePrincipalPolicy`` for the caller, on the actions and ARNs of
-``iam/executor-policy.json``, when the caller may call it; otherwise harmless probes of the
+``controlplane/executor-policy.json``, when the caller may call it; otherwise harmless probes of the
 actions that have one (reads, and a write and delete of one small object under
 ``PREFIX/tasks/``), and "not checked" for the rest.
 """
@@ -19,9 +19,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from executor.aws import AwsClients, explain_aws_error
+from executor.settings import ExecutorSettings
+
 from . import iampolicy
-from .aws import AwsClients, explain_aws_error
-from .settings import ExecutorSettings
 
 PASS, FAIL, SKIP = "ok", "FAIL", "skip"
 _DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403")
@@ -297,8 +298,8 @@ class Doctor:
                 name,
                 FAIL,
                 f"denied: {', '.join(denied)} ({how})",
-                f"grant statement {sid} of iam/executor-policy.json (or attach the stack's "
-                "ExecutorPolicy)",
+                f"grant statement {sid} of controlplane/executor-policy.json (or attach the "
+                "stack's ExecutorPolicy)",
             )
         else:
             self.add(name, PASS, how)
@@ -404,7 +405,7 @@ def _after_first(message: str) -> str:
 
 def _permission_fix(exc: Exception) -> str:
     if _denied(exc):
-        return "grant the DoctorChecks statement of iam/executor-policy.json (read-only)"
+        return "grant the DoctorChecks statement of controlplane/executor-policy.json (read-only)"
     return str(exc)
 
 

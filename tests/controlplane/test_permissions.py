@@ -1,7 +1,8 @@
 """``eventbatch doctor`` reports each missing permission of the executor's policy, in turn.
 
 A moto server of its own, in this process, with IAM enforcement switched on once the resources
-exist: the doctor runs as an IAM user whose policy is iam/executor-policy.json less one action.
+exist: the doctor runs as an IAM user whose policy is controlplane/executor-policy.json less one
+action.
 moto checks resources only for S3; for the other services it matches every request against
 "*", so the non-S3 statements are given "*" here (the actions are what is tested).
 moto answers iam:SimulatePrincipalPolicy with an error, so the doctor falls back to its probes,
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from executor import doctor, iampolicy
+from controlplane import doctor, iampolicy
 from executor.aws import AwsClients
-from executor.local.provision import provision
 from executor.settings import ExecutorSettings
+from localaws.provision import provision
 
 pytestmark = pytest.mark.e2e
 
@@ -137,5 +138,5 @@ def test_each_missing_permission_is_reported(moto_auth, action, statement, also_
     line = f"permission {statement}"
     assert _failed(checks) == {line} | also_failing, [c.line() for c in checks.values()]
     assert action in checks[line].detail
-    assert f"statement {statement} of iam/executor-policy.json" in checks[line].fix
+    assert f"statement {statement} of controlplane/executor-policy.json" in checks[line].fix
     assert doctor.exit_status(list(checks.values())) == 1

@@ -4,7 +4,7 @@ The steps an operator would otherwise run by hand, in order:
 
 1. ``chalice package --merge-template`` (from the repository checkout) -> one SAM template and
    the Lambda's ``deployment.zip``; the merge template is rendered fresh from
-   ``executor.controlplane``, so it always matches the code;
+   ``controlplane.template``, so it always matches the code;
 2. the zip (and the template, when too large to send inline) go to an artifacts bucket, created
    encrypted and private when missing;
 3. CreateStack or UpdateStack, waiting for the end, with the failing resources' reasons on error;
@@ -30,9 +30,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from . import controlplane
-from .aws import AwsClients
-from .errors import AwsSetupError, EventBatchError
+from executor.aws import AwsClients
+from executor.errors import AwsSetupError, EventBatchError
+
+from . import template as control_plane
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STACK = "covalent-eventbatch"
@@ -73,7 +74,7 @@ def package(out_dir: Path, region: str, stage: str = "dev") -> Package:
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     merge = out_dir / "control-plane.json"
-    merge.write_text(controlplane.render())
+    merge.write_text(control_plane.render())
     target = out_dir / "package"
     env = dict(os.environ, AWS_DEFAULT_REGION=region)
     done = subprocess.run(
@@ -237,7 +238,7 @@ def deploy_stack(
 def settings_from_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
     """The [executors.awsbatch] values the stack's Outputs give."""
     return {
-        key: outputs[name] for name, key in controlplane.OUTPUT_SETTINGS.items() if name in outputs
+        key: outputs[name] for name, key in control_plane.OUTPUT_SETTINGS.items() if name in outputs
     }
 
 
@@ -268,11 +269,11 @@ def deploy(
     say: Say = print,
 ) -> dict[str, str]:
     """Package, upload and deploy; return the stack's Outputs."""
-    unknown = sorted(set(parameters or {}) - set(controlplane.PARAMETERS))
+    unknown = sorted(set(parameters or {}) - set(control_plane.PARAMETERS))
     if unknown:
         raise DeployError(
             f"Unknown template parameter(s) {', '.join(unknown)}; the template takes "
-            f"{', '.join(controlplane.PARAMETERS)}."
+            f"{', '.join(control_plane.PARAMETERS)}."
         )
     if local_transform is None:
         local_transform = bool(clients.endpoint_url)

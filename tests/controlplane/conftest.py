@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from executor import deploy
+from controlplane import deploy
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Run one aws-sdk:batch:registerJobDefinition state through moto's interpreter; print the outcome.
 
-Usage: python -m tests.local.issue_10076_probe patched|unpatched
+Usage: python -m tests.localaws.issue_10076_probe patched|unpatched
 """
 
 import json
@@ -15,7 +15,7 @@ import boto3
 from moto import mock_aws
 
 if sys.argv[1] == "patched":
-    from executor.local import moto_compat
+    from localaws import moto_compat
 
     assert moto_compat.apply()
 definition = {

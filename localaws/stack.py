@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..aws import AwsClients
-from ..settings import ExecutorSettings
+from executor.aws import AwsClients
+from executor.settings import ExecutorSettings
+
 from . import engine
 from .provision import provision
 
@@ -165,7 +166,7 @@ def up(
 
     if not _moto_answers(state.moto_port):
         state.pids["moto"] = _spawn(
-            [sys.executable, "-m", "executor.local.motoserver", str(state.moto_port)],
+            [sys.executable, "-m", "localaws.motoserver", str(state.moto_port)],
             logs / "moto.log",
         )
         state.save()
@@ -188,7 +189,7 @@ def up(
 
     if not _alive(state.pids.get("relay")):
         state.pids["relay"] = _spawn(
-            [sys.executable, "-m", "executor.local.relay", state.queue_url],
+            [sys.executable, "-m", "localaws.relay", state.queue_url],
             logs / "relay.log",
             env=_aws_env(state),
         )
@@ -206,7 +207,7 @@ def start_relay(state: StackState) -> None:
     """(Re)start the relay alone: used to simulate a Lambda outage and its recovery."""
     if not _alive(state.pids.get("relay")):
         state.pids["relay"] = _spawn(
-            [sys.executable, "-m", "executor.local.relay", state.queue_url],
+            [sys.executable, "-m", "localaws.relay", state.queue_url],
             home() / "relay.log",
             env=_aws_env(state),
         )

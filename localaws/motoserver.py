@@ -1,4 +1,4 @@
-"""The moto server process of the local stack: ``python -m executor.local.motoserver PORT``.
+"""The moto server process of the local stack: ``python -m localaws.motoserver PORT``.
 
 Runs moto in-process with Step Functions execution enabled and the compatibility patch applied,
 Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1).
@@ -19,7 +19,7 @@ def serve(port: int) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from executor.local import moto_cfn, moto_compat
+    from localaws import moto_cfn, moto_compat
 
     if not moto_compat.apply():
         print(

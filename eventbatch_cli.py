@@ -1,0 +1,58 @@
+"""The ``eventbatch`` command: wires the subcommands of each part of the system.
+
+``local`` comes from the local stack (localaws/), ``image`` and ``cleanup`` from the executor
+(executor/), ``deploy`` and ``doctor`` from the control plane's tooling (controlplane/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import controlplane.cli
+import executor.cli
+import localaws.cli
+from executor.errors import EventBatchError
+
+_PARTS = (localaws.cli, executor.cli, controlplane.cli)
+
+_EPILOG = """\
+examples:
+  eventbatch local up            start the local stack and point covalent.conf at it
+  eventbatch local status        show which parts of the local stack answer
+  eventbatch local down          stop everything 'local up' started
+  eventbatch image build         build and push the runtime image now, print its URI
+  eventbatch cleanup DISPATCH_ID delete a finished dispatch's objects from S3
+  eventbatch deploy              deploy the control plane to AWS, print [executors.awsbatch]
+  eventbatch doctor              check the configured resources, permissions and Docker
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventbatch",
+        description="Event-driven AWS Batch executor for Covalent: operator commands.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for part in _PARTS:
+        part.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        for part in _PARTS:
+            if args.command in part.COMMANDS:
+                return part.main(args)
+    except EventBatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
