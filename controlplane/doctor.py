@@ -342,6 +342,12 @@ class Doctor:
             ],
             "StartExecutions": [
                 (
+                    "states:DescribeStateMachine",
+                    lambda: sfn.describe_state_machine(
+                        stateMachineArn=getattr(self, "state_machine_arn", "")
+                    ),
+                ),
+                (
                     "states:ListExecutions",
                     lambda: sfn.list_executions(
                         stateMachineArn=getattr(self, "state_machine_arn", ""), maxResults=1

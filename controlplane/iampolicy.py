@@ -87,11 +87,15 @@ def statements(n: Names) -> list[dict[str, Any]]:
             "Resource": n.arn("ecr", f"repository/{n.ecr_repo}"),
         },
         {
-            # workflow: start the task's execution; markers: the lost-event sweep lists RUNNING
-            # executions.
+            # workflow: check the state machine exists before the first upload, start the task's
+            # execution; markers: the lost-event sweep lists RUNNING executions.
             "Sid": "StartExecutions",
             "Effect": "Allow",
-            "Action": ["states:StartExecution", "states:ListExecutions"],
+            "Action": [
+                "states:DescribeStateMachine",
+                "states:StartExecution",
+                "states:ListExecutions",
+            ],
             "Resource": n.arn("states", f"stateMachine:{n.state_machine}"),
         },
         {
@@ -122,7 +126,6 @@ DOCTOR_STATEMENT: dict[str, Any] = {
     "Action": [
         "batch:DescribeJobQueues",
         "batch:DescribeComputeEnvironments",
-        "states:DescribeStateMachine",
         "iam:GetRole",
         "iam:SimulatePrincipalPolicy",
         "logs:DescribeLogGroups",

@@ -112,7 +112,9 @@ def test_image_that_cannot_be_pulled(covalent_server, local_stack) -> None:
     assert "container_image_uri" in node["stderr"]
 
 
-def test_job_queue_that_does_not_exist(covalent_server, aws) -> None:
+def test_job_queue_that_does_not_exist(covalent_server, aws, outside_policy) -> None:
+    outside_policy("job-queue/no-such-queue", "a missing queue (batch_queue)")
+
     def never():
         return 1
 
