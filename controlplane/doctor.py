@@ -260,6 +260,7 @@ class Doctor:
             prefix=self.s.s3_prefix,
             ecr_repo=self.s.ecr_repo_name,
             state_machine=self.s.state_machine_name,
+            log_group=self.s.batch_job_log_group_name,
         )
 
     def permissions(self) -> None:
@@ -311,6 +312,7 @@ class Doctor:
         s3 = self.clients.client("s3")
         ecr = self.clients.client("ecr")
         sfn = self.clients.client("stepfunctions")
+        logs = self.clients.client("logs")
         key = root + PROBE_KEY
         probes: dict[str, list[tuple[str, Callable[[], Any]]]] = {
             "FindBucketListMarkers": [
@@ -340,6 +342,14 @@ class Doctor:
                     ),
                 ),
             ],
+            "ReadJobLogs": [
+                (
+                    "logs:GetLogEvents",
+                    lambda: logs.get_log_events(
+                        logGroupName=n.log_group, logStreamName="eventbatch-doctor", limit=1
+                    ),
+                )
+            ],
             "StartExecutions": [
                 (
                     "states:DescribeStateMachine",
@@ -352,7 +362,7 @@ class Doctor:
                     lambda: sfn.list_executions(
                         stateMachineArn=getattr(self, "state_machine_arn", ""), maxResults=1
                     ),
-                )
+                ),
             ],
         }
         for statement in iampolicy.statements(n):

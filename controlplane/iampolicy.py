@@ -1,9 +1,11 @@
 """The IAM policy the executor's own credentials need (the dispatcher side), as data.
 
 Derived from the calls the executor makes (``storage``, ``markers``, ``registry``, ``workflow``,
-``cancel``); each statement names the module that needs it. The same statements produce
-``controlplane/executor-policy.json`` (default names, any region and account), the stack's
-``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor`` checks.
+``logs``, ``cancel``), as recorded in the end-to-end tests, which fail when the executor makes a
+call these statements do not grant; each statement names the module that needs it. The same
+statements produce ``controlplane/executor-policy.json`` (default names, any region and
+account), the stack's ``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor``
+checks.
 
 Not listed because no permission governs them: ``sts:GetCallerIdentity`` (account id). Not
 needed on this side: ``iam:PassRole`` and ``batch:RegisterJobDefinition``/``SubmitJob``, which
@@ -29,6 +31,7 @@ class Names:
     prefix: str = "covalent"
     ecr_repo: str = "covalent-batch-job-images"
     state_machine: str = "covalent-eventbatch"
+    log_group: str = "covalent-batch-job-logs"
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
@@ -108,6 +111,18 @@ def statements(n: Names) -> list[dict[str, Any]]:
                 "states:StopExecution",
             ],
             "Resource": n.arn("states", f"execution:{n.state_machine}:*"),
+        },
+        {
+            # awsbatch/logs: a container that died before writing io.json is explained by the
+            # last lines of its log stream: in the job's group, or Batch's default group where
+            # jobs without a log configuration write (the local stack's Batch always does).
+            "Sid": "ReadJobLogs",
+            "Effect": "Allow",
+            "Action": "logs:GetLogEvents",
+            "Resource": [
+                n.arn("logs", f"log-group:{n.log_group}:log-stream:*"),
+                n.arn("logs", "log-group:/aws/batch/job:log-stream:*"),
+            ],
         },
         {
             # cancel: make sure the Batch job ends too (job ids are only known at run time).

@@ -114,5 +114,6 @@ def executor_policy(names: LocalNames) -> dict[str, Any]:
             prefix=s.s3_prefix,
             ecr_repo=s.ecr_repo_name,
             state_machine=s.state_machine_name,
+            log_group=s.batch_job_log_group_name,
         )
     )

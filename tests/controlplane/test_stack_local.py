@@ -175,6 +175,7 @@ def test_roles_log_group_repository_and_executor_policy(deployed, aws):
         bucket="eventbatch-deployed",
         ecr_repo="eventbatch-deployed-images",
         state_machine="eventbatch-deployed",
+        log_group="eventbatch-deployed-logs",
     )
     assert document == iampolicy.policy(names)
 
