@@ -248,8 +248,33 @@ _MAPPERS = {
 _ALWAYS_ALLOWED = {("sts", "GetCallerIdentity")}
 
 
+# The credential scope's service name -> botocore's, where they differ.
+_BOTOCORE_NAMES = {"states": "stepfunctions"}
+
+
+@functools.lru_cache(maxsize=32)
+def _operations(service: str) -> dict[str, str]:
+    import botocore.session
+
+    try:
+        model = botocore.session.get_session().get_service_model(
+            _BOTOCORE_NAMES.get(service, service)
+        )
+    except Exception:  # noqa: BLE001 - an unknown service: names stay as recorded
+        return {}
+    return {name.lower(): name for name in model.operation_names}
+
+
+def canonical(call: dict[str, Any]) -> dict[str, Any]:
+    """The call with its operation spelt as the API does (moto names Batch's in lower case)."""
+    operation = str(call.get("operation") or "")
+    named = _operations(str(call.get("service") or "")).get(operation.lower(), operation)
+    return call if named == operation else {**call, "operation": named}
+
+
 def needs(call: dict[str, Any]) -> list[Need] | None:
     """What AWS authorizes for the call; None when this module does not know the call."""
+    call = canonical(call)
     if (call.get("service"), call.get("operation")) in _ALWAYS_ALLOWED:
         return []
     mapper = _MAPPERS.get(call.get("service", ""))
