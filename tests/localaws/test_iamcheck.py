@@ -136,3 +136,9 @@ def test_unused_lists_statement_actions_no_call_needed():
     )
     report = iamcheck.check([call], policy)
     assert iamcheck.unused(report, policy) == [f"{USER}: Run states:StopExecution"]
+
+
+def test_operations_named_in_lower_case_are_recognised():
+    # moto names Batch's REST operations by their path ("describejobs").
+    call = _call("batch", "describejobs", jobs=["x"])
+    assert iamcheck.needs(call) == [iamcheck.Need("batch:DescribeJobs", "*")]
