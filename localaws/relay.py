@@ -75,8 +75,11 @@ def relay(
     sqs: Any = None,
     wait_s: int = 5,
 ) -> None:
-    sqs = sqs or boto3.client("sqs")
-    sts = boto3.client("sts")
+    # A session of the relay's own: the default session, which the handlers' clients use, would
+    # keep the first credentials it resolved.
+    own = boto3.session.Session()
+    sqs = sqs or own.client("sqs")
+    sts = own.client("sts")
     account = sts.get_caller_identity()["Account"]
     handlers = handlers or _handlers()
     role_arn = os.environ.get(ROLE_ENV)
