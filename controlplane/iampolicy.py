@@ -48,7 +48,8 @@ def statements(n: Names) -> list[dict[str, Any]]:
     return [
         {
             # storage.check_bucket (region check); markers (one listing per dispatch);
-            # cleanup lists a dispatch's prefixes.
+            # cleanup lists a dispatch's prefixes. ListBucket also makes S3 answer 404, not 403,
+            # for a missing result.pkl or io.json, which storage reads as "none".
             "Sid": "FindBucketListMarkers",
             "Effect": "Allow",
             "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
