@@ -444,12 +444,20 @@ _CREDENTIALS_FIX = (
 )
 
 
+# In the User-Agent of the doctor's requests: its calls are told apart from the executor's.
+USER_AGENT = "eventbatch-doctor"
+
+
 def run(settings: ExecutorSettings, clients: AwsClients | None = None) -> list[Check]:
     """Every check, in order; clients are made from the settings unless given."""
     if clients is None:
         try:
             clients = AwsClients(
-                settings.credentials, settings.profile, settings.region, settings.endpoint_url
+                settings.credentials,
+                settings.profile,
+                settings.region,
+                settings.endpoint_url,
+                user_agent_extra=USER_AGENT,
             )
         except BotoCoreError as exc:  # a profile that is not in the credentials file, say
             return [

@@ -90,6 +90,8 @@ def record(response: Any, resource: str) -> dict[str, Any]:
         "region": region,
         "service": service,
         "operation": response._get_action(),
+        # Tells a tool's calls from the component's (the doctor names itself in it).
+        "user_agent": headers.get("User-Agent") or "",
     }
     if service == "s3":
         # moto's S3 derives the IAM action and the resource itself.

@@ -36,6 +36,7 @@ class Verdict:
     need: Need
     statement: str | None  # the Sid (or index) that allowed it; None when nothing did
     excused: str = ""  # why a refusal is expected (a test aimed at a resource not the stack's)
+    note: str = ""  # why an allowed call still counts as refused
 
 
 @dataclass
@@ -296,13 +297,16 @@ def check(
     calls: Iterable[dict[str, Any]],
     policies: dict[str, list[dict[str, Any]]],
     excused: dict[str, str] | None = None,
+    reserved: dict[str, str] | None = None,
 ) -> Report:
     """Evaluate the calls of the principals in policies (principal ARN -> its documents).
 
     excused: resource name -> why; a refused need whose resource contains the name is listed
     apart (tests point components at missing or foreign resources on purpose).
+    reserved: statement Sid -> the User-Agent token of the only tool it is for (the optional
+    DoctorChecks statement: the doctor's); the component itself needing it is a refusal.
     """
-    excused = excused or {}
+    excused, reserved = excused or {}, reserved or {}
     report = Report()
     seen: set[str] = set()
     for call in calls:
@@ -320,20 +324,25 @@ def check(
             continue
         for need in found:
             allowed = evaluate(policies[principal], need)
+            note = ""
+            tool = reserved.get(allowed or "")
+            if tool and tool not in call.get("user_agent", ""):
+                allowed, note = None, f"statement {allowed} is only for {tool}"
             why = "" if allowed else next((w for n, w in excused.items() if n in need.resource), "")
-            report.verdicts.append(Verdict(call, need, allowed, why))
+            report.verdicts.append(Verdict(call, need, allowed, why, note))
     return report
 
 
 def describe(report: Report, limit: int = 40) -> str:
     lines: list[str] = []
-    denied: dict[tuple[str, str, str], dict[str, Any]] = {}
+    denied: dict[tuple[str, str, str], Verdict] = {}
     for v in report.denied:
-        denied.setdefault((v.call["principal"], v.need.action, v.need.resource), v.call)
-    for (principal, action, resource), call in list(denied.items())[:limit]:
+        denied.setdefault((v.call["principal"], v.need.action, v.need.resource), v)
+    for (principal, action, resource), v in list(denied.items())[:limit]:
+        note = f"; {v.note}" if v.note else ""
         lines.append(
             f"NOT GRANTED {action} on {resource} to {principal} "
-            f"(call {call.get('service')}:{call.get('operation')})"
+            f"(call {v.call.get('service')}:{v.call.get('operation')}{note})"
         )
     for call in report.unmapped[:limit]:
         lines.append(

@@ -142,3 +142,13 @@ def test_operations_named_in_lower_case_are_recognised():
     # moto names Batch's REST operations by their path ("describejobs").
     call = _call("batch", "describejobs", jobs=["x"])
     assert iamcheck.needs(call) == [iamcheck.Need("batch:DescribeJobs", "*")]
+
+
+def test_a_statement_reserved_for_a_tool_refuses_the_component():
+    policy = {USER: _policy(_allow("batch:DescribeJobQueues", "*", "DoctorChecks"))}
+    call = _call("batch", "DescribeJobQueues", jobQueues=["q"])
+    by_doctor = {**call, "user_agent": "Boto3/1.35 eventbatch-doctor"}
+    reserved = {"DoctorChecks": "eventbatch-doctor"}
+    assert iamcheck.check([by_doctor], policy, reserved=reserved).denied == []
+    (refused,) = iamcheck.check([call], policy, reserved=reserved).denied
+    assert "only for eventbatch-doctor" in iamcheck.describe(iamcheck.Report([refused]))
