@@ -82,6 +82,20 @@ def local_stack() -> Iterator[object]:
 
 # Resource name -> why: calls on it may be refused (see outside_policy).
 _EXCUSED: dict[str, str] = {}
+# Principal ARN -> its policies, kept before the stack that made it is deleted (keep_policies).
+_KEPT_POLICIES: dict[str, list[dict]] = {}
+
+
+@pytest.fixture(scope="session")
+def keep_policies(local_stack: object) -> Callable[[], None]:
+    """Call before deleting a stack: its principals' calls are checked at the session's end."""
+    from localaws import iamcheck, stack
+
+    def keep() -> None:
+        iam = stack.admin_clients(local_stack).client("iam")  # type: ignore[arg-type]
+        _KEPT_POLICIES.update(iamcheck.principal_policies(iam, iamcheck.all_principals(iam)))
+
+    return keep
 
 
 @pytest.fixture
@@ -110,7 +124,13 @@ def _check_least_privilege(state: object) -> None:
     if not calls:
         pytest.fail(f"no AWS calls were recorded in {CALL_LOG}: the IAM check cannot run")
     principals = {c["principal"] for c in calls if c.get("principal", "").startswith("arn:")}
-    policies = iamcheck.principal_policies(stack.admin_clients(state).client("iam"), principals)
+    policies = {p: d for p, d in _KEPT_POLICIES.items() if p in principals}
+    policies.update(
+        iamcheck.principal_policies(stack.admin_clients(state).client("iam"), principals)
+    )
+    gone = sorted(principals - set(policies))
+    if gone:
+        pytest.fail(f"the policies of {gone} were not kept (keep_policies) before deletion")
     # The optional statement is the doctor's alone: the executor needing it is a defect.
     report = iamcheck.check(calls, policies, _EXCUSED, {"DoctorChecks": "eventbatch-doctor"})
     counts: dict[str, int] = {}

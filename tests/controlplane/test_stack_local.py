@@ -45,9 +45,10 @@ PARAMETERS = {
 
 
 @pytest.fixture(scope="module")
-def deployed(local_stack, aws):
+def deployed(local_stack, aws, keep_policies):
     outputs = deploy.deploy(aws, stack=STACK, parameters=PARAMETERS, say=lambda _: None)
     yield outputs
+    keep_policies()  # its roles called: their calls are checked after the stack is gone
     ecr = aws.client("ecr")
     images = ecr.list_images(repositoryName=PARAMETERS["EcrRepoName"])["imageIds"]
     if images:  # moto does not apply the repository's EmptyOnDelete
@@ -315,7 +316,9 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
     ],
     ids=["fargate", "ec2-gpu", "ec2"],
 )
-def test_stack_with_its_own_compute_environment(local_stack, aws, parameters, platform, resources):
+def test_stack_with_its_own_compute_environment(
+    local_stack, aws, keep_policies, parameters, platform, resources
+):
     from controlplane import doctor
     from localaws import stack
 
@@ -374,4 +377,5 @@ def test_stack_with_its_own_compute_environment(local_stack, aws, parameters, pl
         checks = {c.name: c for c in doctor.run(settings)}
         assert checks["Batch job queue"].status == doctor.PASS
     finally:
+        keep_policies()
         aws.client("cloudformation").delete_stack(StackName=name)
