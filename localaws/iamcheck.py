@@ -398,11 +398,21 @@ def _policies_of(iam: Any, arn: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def _document(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        from urllib.parse import unquote
+    """A policy document as IAM returns it: a dict, or (URL-encoded) JSON text.
 
-        return dict(json.loads(unquote(value)))
-    return dict(value)
+    moto's CloudFormation stores a role's inline policies as Python's repr of the dict.
+    """
+    if not isinstance(value, str):
+        return dict(value)
+    from urllib.parse import unquote
+
+    text = unquote(value)
+    try:
+        return dict(json.loads(text))
+    except ValueError:
+        import ast
+
+        return dict(ast.literal_eval(text))
 
 
 def unused(report: Report, policies: dict[str, list[dict[str, Any]]]) -> list[str]:

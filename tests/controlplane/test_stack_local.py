@@ -48,7 +48,13 @@ PARAMETERS = {
 def deployed(local_stack, aws, keep_policies):
     outputs = deploy.deploy(aws, stack=STACK, parameters=PARAMETERS, say=lambda _: None)
     yield outputs
-    keep_policies()  # its roles called: their calls are checked after the stack is gone
+    try:
+        keep_policies()  # its roles called: their calls are checked after the stack is gone
+    finally:
+        _delete(aws)
+
+
+def _delete(aws) -> None:
     ecr = aws.client("ecr")
     images = ecr.list_images(repositoryName=PARAMETERS["EcrRepoName"])["imageIds"]
     if images:  # moto does not apply the repository's EmptyOnDelete
@@ -377,5 +383,7 @@ def test_stack_with_its_own_compute_environment(
         checks = {c.name: c for c in doctor.run(settings)}
         assert checks["Batch job queue"].status == doctor.PASS
     finally:
-        keep_policies()
-        aws.client("cloudformation").delete_stack(StackName=name)
+        try:
+            keep_policies()
+        finally:
+            aws.client("cloudformation").delete_stack(StackName=name)
