@@ -224,6 +224,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         config = settings.to_config()
         make = lambda: AWSBatchExecutor(**config)  # noqa: E731 - one executor per task, as Covalent
     else:
+        # The original plugin's users hold broad rights (it registers and submits itself).
+        settings = stack.local_settings(
+            state, poll_freq=args.poll_freq, profile=stack.ADMIN_PROFILE
+        )
         clients = AwsClients(
             settings.credentials, settings.profile, settings.region, settings.endpoint_url
         )

@@ -260,6 +260,7 @@ class Doctor:
             prefix=self.s.s3_prefix,
             ecr_repo=self.s.ecr_repo_name,
             state_machine=self.s.state_machine_name,
+            log_group=self.s.batch_job_log_group_name,
         )
 
     def permissions(self) -> None:
@@ -311,6 +312,7 @@ class Doctor:
         s3 = self.clients.client("s3")
         ecr = self.clients.client("ecr")
         sfn = self.clients.client("stepfunctions")
+        logs = self.clients.client("logs")
         key = root + PROBE_KEY
         probes: dict[str, list[tuple[str, Callable[[], Any]]]] = {
             "FindBucketListMarkers": [
@@ -340,13 +342,27 @@ class Doctor:
                     ),
                 ),
             ],
+            "ReadJobLogs": [
+                (
+                    "logs:GetLogEvents",
+                    lambda: logs.get_log_events(
+                        logGroupName=n.log_group, logStreamName="eventbatch-doctor", limit=1
+                    ),
+                )
+            ],
             "StartExecutions": [
+                (
+                    "states:DescribeStateMachine",
+                    lambda: sfn.describe_state_machine(
+                        stateMachineArn=getattr(self, "state_machine_arn", "")
+                    ),
+                ),
                 (
                     "states:ListExecutions",
                     lambda: sfn.list_executions(
                         stateMachineArn=getattr(self, "state_machine_arn", ""), maxResults=1
                     ),
-                )
+                ),
             ],
         }
         for statement in iampolicy.statements(n):
@@ -428,12 +444,20 @@ _CREDENTIALS_FIX = (
 )
 
 
+# In the User-Agent of the doctor's requests: its calls are told apart from the executor's.
+USER_AGENT = "eventbatch-doctor"
+
+
 def run(settings: ExecutorSettings, clients: AwsClients | None = None) -> list[Check]:
     """Every check, in order; clients are made from the settings unless given."""
     if clients is None:
         try:
             clients = AwsClients(
-                settings.credentials, settings.profile, settings.region, settings.endpoint_url
+                settings.credentials,
+                settings.profile,
+                settings.region,
+                settings.endpoint_url,
+                user_agent_extra=USER_AGENT,
             )
         except BotoCoreError as exc:  # a profile that is not in the credentials file, say
             return [

@@ -1,9 +1,11 @@
 """The IAM policy the executor's own credentials need (the dispatcher side), as data.
 
 Derived from the calls the executor makes (``storage``, ``markers``, ``registry``, ``workflow``,
-``cancel``); each statement names the module that needs it. The same statements produce
-``controlplane/executor-policy.json`` (default names, any region and account), the stack's
-``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor`` checks.
+``logs``, ``cancel``), as recorded in the end-to-end tests, which fail when the executor makes a
+call these statements do not grant; each statement names the module that needs it. The same
+statements produce ``controlplane/executor-policy.json`` (default names, any region and
+account), the stack's ``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor``
+checks.
 
 Not listed because no permission governs them: ``sts:GetCallerIdentity`` (account id). Not
 needed on this side: ``iam:PassRole`` and ``batch:RegisterJobDefinition``/``SubmitJob``, which
@@ -29,6 +31,7 @@ class Names:
     prefix: str = "covalent"
     ecr_repo: str = "covalent-batch-job-images"
     state_machine: str = "covalent-eventbatch"
+    log_group: str = "covalent-batch-job-logs"
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
@@ -45,7 +48,8 @@ def statements(n: Names) -> list[dict[str, Any]]:
     return [
         {
             # storage.check_bucket (region check); markers (one listing per dispatch);
-            # cleanup lists a dispatch's prefixes.
+            # cleanup lists a dispatch's prefixes. ListBucket also makes S3 answer 404, not 403,
+            # for a missing result.pkl or io.json, which storage reads as "none".
             "Sid": "FindBucketListMarkers",
             "Effect": "Allow",
             "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
@@ -87,11 +91,15 @@ def statements(n: Names) -> list[dict[str, Any]]:
             "Resource": n.arn("ecr", f"repository/{n.ecr_repo}"),
         },
         {
-            # workflow: start the task's execution; markers: the lost-event sweep lists RUNNING
-            # executions.
+            # workflow: check the state machine exists before the first upload, start the task's
+            # execution; markers: the lost-event sweep lists RUNNING executions.
             "Sid": "StartExecutions",
             "Effect": "Allow",
-            "Action": ["states:StartExecution", "states:ListExecutions"],
+            "Action": [
+                "states:DescribeStateMachine",
+                "states:StartExecution",
+                "states:ListExecutions",
+            ],
             "Resource": n.arn("states", f"stateMachine:{n.state_machine}"),
         },
         {
@@ -104,6 +112,18 @@ def statements(n: Names) -> list[dict[str, Any]]:
                 "states:StopExecution",
             ],
             "Resource": n.arn("states", f"execution:{n.state_machine}:*"),
+        },
+        {
+            # awsbatch/logs: a container that died before writing io.json is explained by the
+            # last lines of its log stream: in the job's group, or Batch's default group where
+            # jobs without a log configuration write (the local stack's Batch always does).
+            "Sid": "ReadJobLogs",
+            "Effect": "Allow",
+            "Action": "logs:GetLogEvents",
+            "Resource": [
+                n.arn("logs", f"log-group:{n.log_group}:log-stream:*"),
+                n.arn("logs", "log-group:/aws/batch/job:log-stream:*"),
+            ],
         },
         {
             # cancel: make sure the Batch job ends too (job ids are only known at run time).
@@ -122,7 +142,6 @@ DOCTOR_STATEMENT: dict[str, Any] = {
     "Action": [
         "batch:DescribeJobQueues",
         "batch:DescribeComputeEnvironments",
-        "states:DescribeStateMachine",
         "iam:GetRole",
         "iam:SimulatePrincipalPolicy",
         "logs:DescribeLogGroups",

@@ -446,6 +446,7 @@ def _executor_policy() -> dict[str, Any]:
         prefix="${S3Prefix}",
         ecr_repo="${EcrRepoName}",
         state_machine="${StateMachineName}",
+        log_group="${LogGroupName}",
     )
     return {
         "ExecutorPolicy": {

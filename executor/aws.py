@@ -32,7 +32,10 @@ class AwsClients:
         profile: str = "",
         region: str = "",
         endpoint_url: str = "",
+        user_agent_extra: str = "",
     ) -> None:
+        """user_agent_extra names the caller in each request (CloudTrail shows it), e.g. the
+        doctor, whose read-only calls the executor itself never needs."""
         core = botocore.session.Session()
         if credentials_file and os.path.exists(os.path.expanduser(credentials_file)):
             core.set_config_variable("credentials_file", os.path.expanduser(credentials_file))
@@ -41,6 +44,11 @@ class AwsClients:
         self.session = boto3.session.Session(botocore_session=core)
         self.region = region or self.session.region_name or DEFAULT_REGION
         self.endpoint_url = endpoint_url or None
+        self._config = (
+            _CLIENT_CONFIG.merge(Config(user_agent_extra=user_agent_extra))
+            if user_agent_extra
+            else _CLIENT_CONFIG
+        )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
@@ -53,7 +61,7 @@ class AwsClients:
                     service,  # type: ignore[call-overload]
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
-                    config=_CLIENT_CONFIG,
+                    config=self._config,
                 )
             return self._clients[service]
 

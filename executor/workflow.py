@@ -69,13 +69,9 @@ def _is_loopback(endpoint_url: str) -> bool:
 def container_environment(settings: ExecutorSettings, region: str) -> list[dict[str, str]]:
     env = [{"Name": "AWS_DEFAULT_REGION", "Value": region}]
     if settings.endpoint_url and _is_loopback(settings.endpoint_url):
-        # Local stack only: the container reaches moto on the host's loopback with its dummy
-        # keys. On AWS the job role supplies credentials and nothing is added here.
-        env += [
-            {"Name": "AWS_ENDPOINT_URL", "Value": settings.endpoint_url},
-            {"Name": "AWS_ACCESS_KEY_ID", "Value": "testing"},
-            {"Name": "AWS_SECRET_ACCESS_KEY", "Value": "testing"},
-        ]
+        # Local stack only: the container reaches moto on the host's loopback. Credentials are
+        # the job role's, from the platform, on AWS and on the local stack alike.
+        env.append({"Name": "AWS_ENDPOINT_URL", "Value": settings.endpoint_url})
     return env
 
 

@@ -1,7 +1,9 @@
 """The moto server process of the local stack: ``python -m localaws.motoserver PORT``.
 
 Runs moto in-process with Step Functions execution enabled and the compatibility patch applied,
-Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1).
+Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1), the state
+machine and the job containers calling with their roles' credentials (``identities``), and,
+when ``EVENTBATCH_CALL_LOG`` names a file, every request recorded with its caller.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def serve(port: int) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from localaws import moto_cfn, moto_compat
+    from localaws import callrecorder, identities, moto_cfn, moto_compat
 
     if not moto_compat.apply():
         print(
@@ -29,6 +31,8 @@ def serve(port: int) -> None:
         )
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     moto_cfn.apply()  # stacks' state machines on the executing backend (eventbatch deploy)
+    identities.apply()  # the state machine and job containers call as their roles
+    callrecorder.apply()  # who called what, when $EVENTBATCH_CALL_LOG names a file (tests)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     print(f"moto server listening on 127.0.0.1:{port}", flush=True)

@@ -18,14 +18,17 @@ from executor.settings import ExecutorSettings
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from statemachine.deploy import ensure_state_machine
 
+from . import policies
+
 EVENTS_QUEUE = "covalent-eventbatch-events"
 TASK_RULE = "covalent-eventbatch-task-finished"
 EXECUTION_RULE = "covalent-eventbatch-execution-status"
-STATE_MACHINE_ROLE = "CovalentEventBatchStateMachineRole"
+STATE_MACHINE_ROLE = policies.STATE_MACHINE_ROLE
 _ASSUME = {
     "ecs-tasks": "ecs-tasks.amazonaws.com",
     "states": "states.amazonaws.com",
     "batch": "batch.amazonaws.com",
+    "lambda": "lambda.amazonaws.com",
 }
 
 
@@ -34,6 +37,7 @@ class Provisioned:
     state_machine_arn: str
     queue_url: str
     actions: list[str]
+    lambda_role_arn: str = ""
 
 
 def _ignore(codes: tuple[str, ...], call: Any, **kwargs: Any) -> bool:
@@ -101,7 +105,14 @@ def provision(clients: AwsClients, settings: ExecutorSettings) -> Provisioned:
     _role(clients, settings.batch_execution_role_name, _ASSUME["ecs-tasks"])
     service_role = _role(clients, "CovalentEventBatchServiceRole", _ASSUME["batch"])
     sfn_role = _role(clients, STATE_MACHINE_ROLE, _ASSUME["states"])
-    actions.append("exists  IAM roles (job, execution, Batch service, state machine)")
+    lambda_role = _role(clients, policies.LAMBDA_ROLE, _ASSUME["lambda"])
+    names = policies.LocalNames(settings, clients.partition(), region, clients.account_id())
+    iam = clients.client("iam")
+    # The policies the deployed stack gives each role, for the local names.
+    for role, documents in policies.role_policies(names).items():
+        for name, document in documents.items():
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    actions.append("exists  IAM roles (job, execution, Batch service, state machine, Lambda)")
 
     batch = clients.client("batch")
     environment = f"{settings.batch_queue}-env"
@@ -139,7 +150,31 @@ def provision(clients: AwsClients, settings: ExecutorSettings) -> Provisioned:
 
     queue_url = _event_rules(clients, arn)
     actions.append(f"exists  EventBridge rules -> SQS {EVENTS_QUEUE} -> relay -> Chalice handler")
-    return Provisioned(state_machine_arn=arn, queue_url=queue_url, actions=actions)
+    return Provisioned(
+        state_machine_arn=arn, queue_url=queue_url, actions=actions, lambda_role_arn=lambda_role
+    )
+
+
+def executor_user(
+    clients: AwsClients, settings: ExecutorSettings, known_key: str = ""
+) -> tuple[str, str] | None:
+    """The executor's IAM user, with the executor policy for the local names.
+
+    Returns a new (access key id, secret) unless known_key is still one of the user's keys.
+    """
+    iam = clients.client("iam")
+    _ignore(("EntityAlreadyExists",), iam.create_user, UserName=policies.EXECUTOR_USER)
+    names = policies.LocalNames(settings, clients.partition(), clients.region, clients.account_id())
+    iam.put_user_policy(
+        UserName=policies.EXECUTOR_USER,
+        PolicyName="executor",
+        PolicyDocument=json.dumps(policies.executor_policy(names)),
+    )
+    keys = iam.list_access_keys(UserName=policies.EXECUTOR_USER)["AccessKeyMetadata"]
+    if known_key and any(k["AccessKeyId"] == known_key for k in keys):
+        return None
+    key = iam.create_access_key(UserName=policies.EXECUTOR_USER)["AccessKey"]
+    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
 
 
 def _event_rules(clients: AwsClients, state_machine_arn: str) -> str:

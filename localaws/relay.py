@@ -5,7 +5,10 @@ long-polls that queue and calls the Chalice handler with each event, exactly as 
 (the same deployed code, an event dict and a context). Like Lambda's asynchronous invocation, a
 handler that raises leaves the message on the queue, to come back after the visibility timeout.
 
-Run as ``python -m localaws.relay QUEUE_URL`` with AWS_ENDPOINT_URL pointing at moto.
+Run as ``python -m localaws.relay QUEUE_URL`` with AWS_ENDPOINT_URL pointing at moto. With
+``EVENTBATCH_LAMBDA_ROLE_ARN`` set, the handlers call AWS with that role's temporary credentials
+(in the environment, as Lambda gives a function its role's), while the relay's own SQS calls keep
+the credentials it was started with.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -23,6 +27,7 @@ from typing import Any
 import boto3
 
 log = logging.getLogger("eventbatch.relay")
+ROLE_ENV = "EVENTBATCH_LAMBDA_ROLE_ARN"
 
 
 class LambdaContext:
@@ -70,9 +75,21 @@ def relay(
     sqs: Any = None,
     wait_s: int = 5,
 ) -> None:
-    sqs = sqs or boto3.client("sqs")
-    account = boto3.client("sts").get_caller_identity()["Account"]
+    # A session of the relay's own: the default session, which the handlers' clients use, would
+    # keep the first credentials it resolved.
+    own = boto3.session.Session()
+    sqs = sqs or own.client("sqs")
+    sts = own.client("sts")
+    account = sts.get_caller_identity()["Account"]
     handlers = handlers or _handlers()
+    role_arn = os.environ.get(ROLE_ENV)
+    if role_arn:
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="relay")["Credentials"]
+        os.environ.update(
+            AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
+            AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
+            AWS_SESSION_TOKEN=credentials["SessionToken"],
+        )
     while not stop.is_set():
         received = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s

@@ -8,6 +8,7 @@ State (pids of what ``up`` started, ports, the relay's queue) is kept in ``state
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
@@ -24,13 +25,16 @@ from typing import Any
 from executor.aws import AwsClients
 from executor.settings import ExecutorSettings
 
-from . import engine
-from .provision import provision
+from . import engine, relay
+from .policies import EXECUTOR_USER
+from .provision import executor_user, provision
 
 DEFAULT_MOTO_PORT = 5055
 DEFAULT_REGISTRY_PORT = 5056
 REGION = "us-east-1"
 LOCAL_BUCKET = "covalent-eventbatch-local"
+ADMIN_PROFILE = "default"
+EXECUTOR_PROFILE = "eventbatch-executor"
 
 Say = Callable[[str], None]
 
@@ -50,6 +54,7 @@ class StackState:
     pids: dict[str, int] = field(default_factory=dict)  # only what this stack started
     queue_url: str = ""
     state_machine_arn: str = ""
+    lambda_role_arn: str = ""
 
     @classmethod
     def load(cls) -> StackState:
@@ -67,10 +72,14 @@ class StackState:
 
 
 def local_settings(state: StackState, **overrides: Any) -> ExecutorSettings:
-    """The executor settings that point at this local stack."""
+    """The executor settings that point at this local stack.
+
+    The executor calls as its own IAM user (profile ``eventbatch-executor``, made by ``up``),
+    whose policy is the executor policy: what a dispatcher gets on AWS.
+    """
     values: dict[str, Any] = {
         "credentials": str(_credentials_file()),
-        "profile": "default",
+        "profile": EXECUTOR_PROFILE if _profile_key(EXECUTOR_PROFILE) else ADMIN_PROFILE,
         "region": REGION,
         "s3_bucket_name": LOCAL_BUCKET,
         "endpoint_url": state.endpoint_url,
@@ -88,9 +97,47 @@ def local_settings(state: StackState, **overrides: Any) -> ExecutorSettings:
 def _credentials_file() -> Path:
     path = home() / "credentials"
     if not path.exists():
-        # moto accepts any key; these are the conventional dummies.
+        # moto accepts any key; these are the conventional dummies, for setting the stack up.
         path.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
     return path
+
+
+def _profile_key(profile: str) -> str:
+    parser = configparser.ConfigParser()
+    parser.read(_credentials_file())
+    return parser.get(profile, "aws_access_key_id", fallback="")
+
+
+def _write_profile(profile: str, key: tuple[str, str]) -> None:
+    parser = configparser.ConfigParser()
+    path = _credentials_file()
+    parser.read(path)
+    parser[profile] = {"aws_access_key_id": key[0], "aws_secret_access_key": key[1]}
+    with open(path, "w") as f:
+        parser.write(f)
+
+
+def user_profile(state: StackState, user: str, policy_arn: str) -> str:
+    """A profile (named after the user) for an IAM user holding only the managed policy.
+
+    For dispatchers of a deployed stack: the user gets the stack's ExecutorPolicy, as the
+    README tells an administrator to do.
+    """
+    iam = admin_clients(state).client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_user(UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn=policy_arn)
+    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    if not any(k["AccessKeyId"] == _profile_key(user) for k in keys):
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        _write_profile(user, (key["AccessKeyId"], key["SecretAccessKey"]))
+    return user
+
+
+def admin_clients(state: StackState) -> AwsClients:
+    """Clients with the stack's set-up credentials (no IAM policy limits them)."""
+    settings = local_settings(state, profile=ADMIN_PROFILE)
+    return AwsClients(settings.credentials, ADMIN_PROFILE, settings.region, state.endpoint_url)
 
 
 def _aws_env(state: StackState) -> dict[str, str]:
@@ -104,6 +151,9 @@ def _aws_env(state: StackState) -> dict[str, str]:
     if state.state_machine_arn:
         # The handlers record events of this state machine only, as the deployed Lambda does.
         env["EVENTBATCH_STATE_MACHINE_ARN"] = state.state_machine_arn
+    if state.lambda_role_arn:
+        # The handlers call with the Lambda role's credentials, as on AWS.
+        env[relay.ROLE_ENV] = state.lambda_role_arn
     return env
 
 
@@ -177,15 +227,19 @@ def up(
     else:
         say(f"running moto server on {state.endpoint_url}")
 
-    settings = local_settings(state)
-    clients = AwsClients(
-        settings.credentials, settings.profile, settings.region, state.endpoint_url
-    )
+    settings = local_settings(state, profile=ADMIN_PROFILE)
+    clients = admin_clients(state)
     provisioned = provision(clients, settings)
     for line in provisioned.actions:
         say(line)
     state.queue_url = provisioned.queue_url
     state.state_machine_arn = provisioned.state_machine_arn
+    state.lambda_role_arn = provisioned.lambda_role_arn
+    key = executor_user(clients, settings, _profile_key(EXECUTOR_PROFILE))
+    if key:
+        _write_profile(EXECUTOR_PROFILE, key)
+    say(f"exists  IAM user {EXECUTOR_USER} (profile {EXECUTOR_PROFILE}, the executor policy)")
+    settings = local_settings(state)
 
     if not _alive(state.pids.get("relay")):
         state.pids["relay"] = _spawn(

@@ -131,6 +131,8 @@ def test_the_full_policy_passes(moto_auth):
         ("ecr:DescribeRepositories", "RuntimeImage", {"ECR repository"}),
         ("ecr:DescribeImages", "RuntimeImage", set()),
         ("states:ListExecutions", "StartExecutions", set()),
+        # The executor checks its state machine before the first task: not an optional action.
+        ("states:DescribeStateMachine", "StartExecutions", {"state machine"}),
     ],
 )
 def test_each_missing_permission_is_reported(moto_auth, action, statement, also_failing):

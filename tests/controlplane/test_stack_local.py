@@ -45,9 +45,16 @@ PARAMETERS = {
 
 
 @pytest.fixture(scope="module")
-def deployed(local_stack, aws):
+def deployed(local_stack, aws, keep_policies):
     outputs = deploy.deploy(aws, stack=STACK, parameters=PARAMETERS, say=lambda _: None)
     yield outputs
+    try:
+        keep_policies()  # its roles called: their calls are checked after the stack is gone
+    finally:
+        _delete(aws)
+
+
+def _delete(aws) -> None:
     ecr = aws.client("ecr")
     images = ecr.list_images(repositoryName=PARAMETERS["EcrRepoName"])["imageIds"]
     if images:  # moto does not apply the repository's EmptyOnDelete
@@ -61,6 +68,14 @@ def deployed(local_stack, aws):
         events.delete_rule(Name=rule["Name"])
 
 
+@pytest.fixture(scope="module")
+def dispatcher(deployed, local_stack):
+    """The profile of a user holding only the stack's ExecutorPolicy, as the README says."""
+    from localaws import stack
+
+    return stack.user_profile(local_stack, f"{STACK}-dispatcher", deployed["ExecutorPolicyArn"])
+
+
 @pytest.fixture
 def relayed(deployed, local_stack, aws):
     """The stack's rules -> SQS -> a relay running the handlers with the functions' environment."""
@@ -71,14 +86,18 @@ def relayed(deployed, local_stack, aws):
     ]["QueueArn"]
     functions = {f["FunctionArn"]: f for f in aws.client("lambda").list_functions()["Functions"]}
     environment = {}
+    roles = set()
     for rule in events.list_rules(NamePrefix=STACK)["Rules"]:
         (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         environment.update(functions[target["Arn"]]["Environment"]["Variables"])
+        roles.add(functions[target["Arn"]]["Role"])
         events.remove_targets(Rule=rule["Name"], Ids=[target["Id"]])
         events.put_targets(Rule=rule["Name"], Targets=[{"Id": "relay", "Arn": queue_arn}])
     env = dict(
         os.environ,
         **environment,
+        # The handlers call as a deployed function's role (both roles get the same policy).
+        EVENTBATCH_LAMBDA_ROLE_ARN=sorted(roles)[0],
         AWS_ENDPOINT_URL=local_stack.endpoint_url,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
@@ -163,6 +182,7 @@ def test_roles_log_group_repository_and_executor_policy(deployed, aws):
         bucket="eventbatch-deployed",
         ecr_repo="eventbatch-deployed-images",
         state_machine="eventbatch-deployed",
+        log_group="eventbatch-deployed-logs",
     )
     assert document == iampolicy.policy(names)
 
@@ -194,12 +214,14 @@ def test_redeploy_keeps_the_stack(deployed, aws):
     assert again["StateMachineArn"] == deployed["StateMachineArn"]
 
 
-def test_an_electron_runs_on_the_deployed_control_plane(deployed, relayed, covalent_server, aws):
+def test_an_electron_runs_on_the_deployed_control_plane(
+    deployed, relayed, dispatcher, covalent_server, aws
+):
     from executor.awsbatch import AWSBatchExecutor
 
     assert relayed["EVENTBATCH_STATE_MACHINE_ARN"] == deployed["StateMachineArn"]
     values = deploy.settings_from_outputs(deployed)
-    executor = AWSBatchExecutor(**values)
+    executor = AWSBatchExecutor(**values, profile=dispatcher)
 
     @ct.electron(executor=executor)
     def add(x: int, y: int) -> int:
@@ -232,12 +254,12 @@ def test_an_electron_runs_on_the_deployed_control_plane(deployed, relayed, coval
     assert marker["execution_arn"] == execution["executionArn"]
 
 
-def test_doctor_passes_on_the_deployed_control_plane(deployed, local_stack):
+def test_doctor_passes_on_the_deployed_control_plane(deployed, dispatcher, local_stack):
     from controlplane import doctor
     from localaws import stack
 
     values = deploy.settings_from_outputs(deployed)
-    settings = stack.local_settings(local_stack, **values)
+    settings = stack.local_settings(local_stack, **values, profile=dispatcher)
     checks = doctor.run(settings)
     failed = [c.line() for c in checks if c.status == doctor.FAIL]
     assert failed == []
@@ -258,7 +280,8 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
 
     before = _config_section()  # the local stack's section: put back afterwards
     assert before["endpoint_url"] == local_stack.endpoint_url
-    arguments = ["deploy", "--stack-name", STACK, "--write-config"]
+    # Deployed by an administrator, not by the executor's user.
+    arguments = ["deploy", "--stack-name", STACK, "--write-config", "--profile", "default"]
     for key, value in PARAMETERS.items():
         arguments += ["-p", f"{key}={value}"]
     try:
@@ -299,7 +322,9 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
     ],
     ids=["fargate", "ec2-gpu", "ec2"],
 )
-def test_stack_with_its_own_compute_environment(local_stack, aws, parameters, platform, resources):
+def test_stack_with_its_own_compute_environment(
+    local_stack, aws, keep_policies, parameters, platform, resources
+):
     from controlplane import doctor
     from localaws import stack
 
@@ -346,8 +371,19 @@ def test_stack_with_its_own_compute_environment(local_stack, aws, parameters, pl
             assert compute["instanceTypes"] == resources["instanceTypes"]
             assert compute["ec2Configuration"] == [{"imageType": resources["imageType"]}]
         values = deploy.settings_from_outputs(outputs)
-        settings = stack.local_settings(local_stack, **values, memory=2)  # Fargate: 2 GiB+
+        profile = stack.user_profile(
+            local_stack, f"{name}-dispatcher", outputs["ExecutorPolicyArn"]
+        )
+        settings = stack.local_settings(
+            local_stack,
+            **values,
+            memory=2,
+            profile=profile,  # Fargate: 2 GiB+
+        )
         checks = {c.name: c for c in doctor.run(settings)}
         assert checks["Batch job queue"].status == doctor.PASS
     finally:
-        aws.client("cloudformation").delete_stack(StackName=name)
+        try:
+            keep_policies()
+        finally:
+            aws.client("cloudformation").delete_stack(StackName=name)

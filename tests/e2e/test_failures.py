@@ -1,8 +1,9 @@
 """Faults injected on the local stack, each with what the user must see (issue: failures).
 
-Produced for real here: a raising task, sys.exit, an attempt past its time limit, an image that
-cannot be pulled, a job queue that does not exist, cancellation while running and before
-submission, a duplicated event, a lost event (relay stopped) and a late one (relay restarted).
+Produced for real here: a raising task, sys.exit, an attempt past its time limit, a container
+that dies without a word, an image that cannot be pulled, a job queue that does not exist,
+cancellation while running and before submission, a duplicated event, a lost event (relay
+stopped) and a late one (relay restarted).
 Not producible on moto (its containers have no memory limit; it runs each job once): the
 out-of-memory and retry cases, tested through recorded documents in tests/executor/.
 """
@@ -98,6 +99,19 @@ def test_attempt_past_its_time_limit_fails_with_the_reason(covalent_server) -> N
     assert time.monotonic() - started < 140
 
 
+def test_container_that_dies_without_a_word_shows_its_log(covalent_server) -> None:
+    def vanish():
+        import os
+
+        print("last words before vanishing", flush=True)
+        os._exit(9)  # no io.json, no result: only the container's log tells
+
+    result, node = _single("awsbatch", vanish)
+    assert str(node["status"]) == "FAILED", explain(result)
+    assert "Last lines of the container's log:" in node["stderr"], node["stderr"]
+    assert "last words before vanishing" in node["stderr"]
+
+
 def test_image_that_cannot_be_pulled(covalent_server, local_stack) -> None:
     missing = f"127.0.0.1:{local_stack.registry_port}/covalent-batch-job-images:does-not-exist"
 
@@ -112,7 +126,9 @@ def test_image_that_cannot_be_pulled(covalent_server, local_stack) -> None:
     assert "container_image_uri" in node["stderr"]
 
 
-def test_job_queue_that_does_not_exist(covalent_server, aws) -> None:
+def test_job_queue_that_does_not_exist(covalent_server, aws, outside_policy) -> None:
+    outside_policy("job-queue/no-such-queue", "a missing queue (batch_queue)")
+
     def never():
         return 1
 

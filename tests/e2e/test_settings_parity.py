@@ -168,8 +168,12 @@ def _failure(result, name: str) -> str:
     ],
 )
 def test_missing_resources_fail_the_electron_with_the_setting_to_fix(
-    covalent_server, aws, overrides, expected
+    covalent_server, aws, outside_policy, overrides, expected
 ) -> None:
+    for key in ("s3_bucket_name", "state_machine_name", "ecr_repo_name"):
+        if key in overrides:
+            outside_policy(overrides[key], f"a missing resource ({key})")
+
     @ct.electron(executor=AWSBatchExecutor(**overrides))
     def never():
         return 1
@@ -187,7 +191,10 @@ def test_missing_resources_fail_the_electron_with_the_setting_to_fix(
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_bucket_in_another_region_is_refused_before_upload(covalent_server, aws) -> None:
+def test_bucket_in_another_region_is_refused_before_upload(
+    covalent_server, aws, outside_policy
+) -> None:
+    outside_policy("eventbatch-eu", "a bucket in another region")
     s3 = aws.client("s3")
     s3.create_bucket(
         Bucket="eventbatch-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
