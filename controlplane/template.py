@@ -19,6 +19,7 @@ import json
 import sys
 from typing import Any
 
+from chalice_app.runtime import LAMBDA_RUNTIME
 from statemachine.definition import build_definition
 
 from . import iampolicy
@@ -568,9 +569,11 @@ def _lambda_overrides() -> dict[str, Any]:
     return {
         f"{TASK_FUNCTION}Role": {"Properties": {"Policies": policy}},
         f"{EXECUTION_FUNCTION}Role": {"Properties": {"Policies": policy}},
-        TASK_FUNCTION: {"Properties": {"Environment": environment}},
+        # Chalice writes the packaging interpreter's runtime, which AWS may no longer accept.
+        TASK_FUNCTION: {"Properties": {"Runtime": LAMBDA_RUNTIME, "Environment": environment}},
         EXECUTION_FUNCTION: {
             "Properties": {
+                "Runtime": LAMBDA_RUNTIME,
                 "Environment": environment,
                 "Events": {
                     EXECUTION_EVENT: {
