@@ -110,7 +110,8 @@ def check_lambda_package(template: dict[str, Any], zip_path: Path) -> None:
                 "create functions with retired runtimes."
             )
     with zipfile.ZipFile(zip_path) as z:
-        compiled = [n for n in z.namelist() if n.endswith((".so", ".pyd")) or ".cpython-" in n]
+        # Extension modules only: a stray .pyc of another Python is ignored by the runtime.
+        compiled = [n for n in z.namelist() if n.endswith((".so", ".pyd")) or ".so." in n]
     if compiled:
         raise DeployError(
             f"The Lambda bundle holds compiled files built for this Python, not {LAMBDA_RUNTIME}: "

@@ -73,7 +73,7 @@ def _operations() -> dict[str, list[tuple[str, str]]]:
     return by_method
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(service: str) -> botocore.model.ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
