@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 from typing import Any
 
 MARKER_VERSION = 1
@@ -162,19 +163,29 @@ def _send_if_none_match(params: dict, context: dict, **_: Any) -> None:
         params["headers"]["If-None-Match"] = "*"
 
 
+_registering = threading.Lock()
+
+
 def enable_conditional_put(s3: Any) -> None:
-    """Let ``s3.put_object(IfNoneMatch="*")`` work with any botocore (idempotent per client)."""
-    events = s3.meta.events
-    events.register_first(
-        "provide-client-params.s3.PutObject",
-        _take_if_none_match,
-        unique_id="eventbatch-take-if-none-match",
-    )
-    events.register_last(
-        "before-call.s3.PutObject",
-        _send_if_none_match,
-        unique_id="eventbatch-send-if-none-match",
-    )
+    """Let ``s3.put_object(IfNoneMatch="*")`` work with any botocore (once per client).
+
+    The executor shares one client between threads: the handlers are registered once, under a
+    lock, rather than on every call while other threads' requests emit events.
+    """
+    with _registering:
+        if getattr(s3.meta, "eventbatch_conditional_put", False):
+            return
+        s3.meta.events.register_first(
+            "provide-client-params.s3.PutObject",
+            _take_if_none_match,
+            unique_id="eventbatch-take-if-none-match",
+        )
+        s3.meta.events.register_last(
+            "before-call.s3.PutObject",
+            _send_if_none_match,
+            unique_id="eventbatch-send-if-none-match",
+        )
+        s3.meta.eventbatch_conditional_put = True
 
 
 def write_once(s3: Any, location: dict, doc: dict) -> bool:
