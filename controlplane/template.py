@@ -646,7 +646,7 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
         ("CKV_AWS_21", "Objects are written once and expire: versions would keep dead payloads."),
     ],
     "Repository": [
-        ("CKV_AWS_136", "Encrypted with AES-256 by ECR; a KMS key adds grants, no protection."),
+        ("CKV_AWS_136", "ECR encrypts images with AES-256; they hold code, no secrets."),
     ],
     "JobLogGroup": [
         ("CKV_AWS_158", "Encrypted by CloudWatch Logs; set a KMS key on the group if required."),
