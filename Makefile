@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PRODUCT := executor statemachine chalice_app controlplane localaws eventbatch_cli.py
 
 
-.PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated
+.PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated validators
 
 help:
 	@echo "make demo   run an example Covalent workflow on the local stack (AWS stand-in)"
@@ -27,6 +27,26 @@ $(STAMP): pyproject.toml executor/constraints.txt
 
 setup: os-packages $(STAMP)
 
+# Third-party validators (checkov, parliament; asl-validator from npm), pinned, apart from .venv:
+# checkov's own pins would downgrade the dev venv's boto3 (tools/validators/requirements.txt).
+VALIDATORS := .venv-validators
+VALIDATORS_STAMP := $(VALIDATORS)/.installed
+ASL_STAMP := tools/validators/node_modules/.installed
+
+$(VALIDATORS_STAMP): tools/validators/requirements.txt
+	rm -rf $(VALIDATORS)
+	$(PYTHON) -m venv $(VALIDATORS)
+	$(VALIDATORS)/bin/pip install --quiet --upgrade pip
+	$(VALIDATORS)/bin/pip install --quiet -r tools/validators/requirements.txt
+	touch $@
+
+$(ASL_STAMP): tools/validators/package.json tools/validators/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for asl-validator (apt-get install npm)" >&2; exit 1; }
+	cd tools/validators && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+validators: $(VALIDATORS_STAMP) $(ASL_STAMP)
+
 demo: setup
 	@bash scripts/demo.sh
 
@@ -37,14 +57,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy $(PRODUCT)
 
-unit: $(STAMP)
-	$(BIN)/pytest -m "not e2e" -q
+unit: $(STAMP) validators
+	EVENTBATCH_REQUIRE_VALIDATORS=1 $(BIN)/pytest -m "not e2e" -q
 
 e2e: setup
 	$(BIN)/pytest -m e2e -q
 
-test: setup lint typecheck
-	$(BIN)/pytest -q -rs
+test: setup lint typecheck validators
+	EVENTBATCH_REQUIRE_VALIDATORS=1 $(BIN)/pytest -q -rs
 
 bench: setup
 	$(PY) -m benchmarks.compare $(BENCH_ARGS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 from typing import Any
 
 MARKER_VERSION = 1
@@ -140,8 +141,56 @@ def _location(marker: Any) -> dict:
     return {"Bucket": bucket, "Key": key}
 
 
+# S3 conditional writes (If-None-Match: *) are sent as a header added here rather than through
+# PutObject's IfNoneMatch parameter, which botocore models only from 1.35.2 on: the Lambda runs on
+# whatever SDK its runtime bundles, and the executor declares an older floor (pyproject.toml).
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+_IF_NONE_MATCH_FLAG = "eventbatch_if_none_match"
+# 412: an object exists under the key; 409: a concurrent write to the key won; both mean "taken".
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+def _take_if_none_match(params: dict, context: dict, **_: Any) -> None:
+    """provide-client-params: move IfNoneMatch out of the parameters botocore validates."""
+    if params.get("IfNoneMatch") == "*":
+        del params["IfNoneMatch"]
+        context[_IF_NONE_MATCH_FLAG] = True
+
+
+def _send_if_none_match(params: dict, context: dict, **_: Any) -> None:
+    """before-call: add the header to the serialized request (it is signed after this)."""
+    if context.get(_IF_NONE_MATCH_FLAG):
+        params["headers"]["If-None-Match"] = "*"
+
+
+_registering = threading.Lock()
+
+
+def enable_conditional_put(s3: Any) -> None:
+    """Let ``s3.put_object(IfNoneMatch="*")`` work with any botocore (once per client).
+
+    The executor shares one client between threads: the handlers are registered once, under a
+    lock, rather than on every call while other threads' requests emit events.
+    """
+    with _registering:
+        if getattr(s3.meta, "eventbatch_conditional_put", False):
+            return
+        s3.meta.events.register_first(
+            "provide-client-params.s3.PutObject",
+            _take_if_none_match,
+            unique_id="eventbatch-take-if-none-match",
+        )
+        s3.meta.events.register_last(
+            "before-call.s3.PutObject",
+            _send_if_none_match,
+            unique_id="eventbatch-send-if-none-match",
+        )
+        s3.meta.eventbatch_conditional_put = True
+
+
 def write_once(s3: Any, location: dict, doc: dict) -> bool:
     """Write the marker unless one exists; True when this call wrote it."""
+    enable_conditional_put(s3)
     try:
         s3.put_object(
             Bucket=location["Bucket"],
@@ -152,7 +201,6 @@ def write_once(s3: Any, location: dict, doc: dict) -> bool:
         )
         return True
     except s3.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        if exc.response.get("Error", {}).get("Code") in _TAKEN:
             return False
         raise

@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from chalice_app.runtime import LAMBDA_RUNTIME
 from executor.aws import AwsClients
 from executor.errors import AwsSetupError, EventBatchError
 
@@ -87,7 +89,34 @@ def package(out_dir: Path, region: str, stage: str = "dev") -> Package:
     if done.returncode != 0:
         raise DeployError(f"chalice package failed:\n{done.stdout}{done.stderr}")
     template = json.loads((target / "sam.json").read_text())
+    check_lambda_package(template, target / "deployment.zip")
     return Package(template=template, zip_path=target / "deployment.zip", out_dir=target)
+
+
+def check_lambda_package(template: dict[str, Any], zip_path: Path) -> None:
+    """Refuse a package AWS would not run: a runtime it no longer creates, or compiled code.
+
+    Chalice builds the zip for the packaging interpreter; the functions run on ``LAMBDA_RUNTIME``,
+    so the bundle must stay pure Python (requirements.txt: pure-Python packages only).
+    """
+    for name, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        runtime = resource.get("Properties", {}).get("Runtime")
+        if runtime != LAMBDA_RUNTIME:
+            raise DeployError(
+                f"The packaged function {name} has runtime {runtime!r}, not {LAMBDA_RUNTIME}: "
+                "the merge template (controlplane/template.py) no longer sets it. AWS does not "
+                "create functions with retired runtimes."
+            )
+    with zipfile.ZipFile(zip_path) as z:
+        # Extension modules only: a stray .pyc of another Python is ignored by the runtime.
+        compiled = [n for n in z.namelist() if n.endswith((".so", ".pyd")) or ".so." in n]
+    if compiled:
+        raise DeployError(
+            f"The Lambda bundle holds compiled files built for this Python, not {LAMBDA_RUNTIME}: "
+            f"{', '.join(compiled[:5])}. Keep requirements.txt to pure-Python packages."
+        )
 
 
 def transform_locally(template: dict[str, Any], session: Any) -> dict[str, Any]:

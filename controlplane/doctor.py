@@ -421,7 +421,10 @@ def _after_first(message: str) -> str:
 
 def _permission_fix(exc: Exception) -> str:
     if _denied(exc):
-        return "grant the DoctorChecks statement of controlplane/executor-policy.json (read-only)"
+        return (
+            "grant the DoctorChecks and DoctorChecksScoped statements of "
+            "controlplane/executor-policy.json (read-only)"
+        )
     return str(exc)
 
 

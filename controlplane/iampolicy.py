@@ -136,24 +136,35 @@ def statements(n: Names) -> list[dict[str, Any]]:
 
 
 # Read-only calls 'eventbatch doctor' adds; optional, each missing one is reported as such.
-DOCTOR_STATEMENT: dict[str, Any] = {
-    "Sid": "DoctorChecks",
-    "Effect": "Allow",
-    "Action": [
-        "batch:DescribeJobQueues",
-        "batch:DescribeComputeEnvironments",
-        "iam:GetRole",
-        "iam:SimulatePrincipalPolicy",
-        "logs:DescribeLogGroups",
-    ],
-    "Resource": "*",
-}
+def doctor_statements(n: Names) -> list[dict[str, Any]]:
+    return [
+        {
+            # No resource-level permissions for these (they describe account-wide lists).
+            "Sid": "DoctorChecks",
+            "Effect": "Allow",
+            "Action": [
+                "batch:DescribeJobQueues",
+                "batch:DescribeComputeEnvironments",
+                "iam:SimulatePrincipalPolicy",
+                "logs:DescribeLogGroups",
+            ],
+            "Resource": "*",
+        },
+        {
+            # The job and execution roles, named by settings.
+            "Sid": "DoctorChecksScoped",
+            "Effect": "Allow",
+            "Action": "iam:GetRole",
+            "Resource": f"arn:{n.partition}:iam::{n.account}:role/*",
+        },
+    ]
 
 
 def policy(names: Names | None = None, with_doctor: bool = True) -> dict[str, Any]:
-    body = statements(names or Names())
+    n = names or Names()
+    body = statements(n)
     if with_doctor:
-        body.append(DOCTOR_STATEMENT)
+        body += doctor_statements(n)
     return {"Version": "2012-10-17", "Statement": body}
 
 

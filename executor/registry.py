@@ -85,9 +85,17 @@ def ensure_image(
         context = prepare_context(spec, cache_dir)
         _build(docker, str(context), target, spec.platform, say)
         auth = None if registry_endpoint else _ecr_login(clients)
-        _push(docker, target, auth, say)
-        if registry_endpoint:
-            _record_in_ecr(clients, repo, spec.tag, registry_endpoint)
+        try:
+            _push(docker, target, auth, say)
+            if registry_endpoint:
+                _record_in_ecr(clients, repo, spec.tag, registry_endpoint)
+        except (ImageError, ClientError):
+            # The stack's repository has immutable tags: when another process pushed this
+            # content tag first, its push wins and ours is refused; the image is the same.
+            if not image_exists(clients, repo, spec.tag):
+                raise
+            say(f"{target} was pushed meanwhile by another process")
+            return target
         say(f"Pushed {target}")
     return target
 

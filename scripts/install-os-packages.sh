@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # OS packages of the local stack: a Docker engine, a registry for ECR's push side, and
-# debootstrap to build the Python base image where no image registry can be reached.
+# debootstrap to build the Python base image where no image registry can be reached; npm for the
+# States Language validator the tests run (make validators).
 set -euo pipefail
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -40,6 +40,9 @@ DOCUMENTED: dict[str, list[iamcheck.Need]] = {
     "batch:submitJob.sync": [
         iamcheck.Need("batch:SubmitJob", DEFINITION + ":1"),
         iamcheck.Need("batch:SubmitJob", _arn("batch", f"job-queue/{SETTINGS.batch_queue}")),
+        # The new job: the service authorization reference lists it among SubmitJob's resource
+        # types (Batch's policy examples name only the definition and the queue).
+        iamcheck.Need("batch:SubmitJob", JOB),
         iamcheck.Need("batch:TagResource", JOB),  # Tags at submission
         iamcheck.Need("batch:DescribeJobs", "*"),
         iamcheck.Need("batch:TerminateJob", JOB),

@@ -151,3 +151,37 @@ def test_sam_transform_gives_plain_cloudformation(packaged):
     types = {r["Type"] for r in plain["Resources"].values()}
     assert not any(t.startswith("AWS::Serverless::") for t in types)
     assert {"AWS::Lambda::Function", "AWS::Events::Rule", "AWS::Lambda::Permission"} <= types
+
+
+def test_functions_run_on_a_runtime_aws_still_creates_whatever_python_packages(packaged):
+    # Chalice writes the packaging interpreter's runtime (python3.11 here); AWS blocks creating
+    # python3.11 functions since 2026-07-31. The merge template sets the runtime instead.
+    functions = {
+        name: r["Properties"]["Runtime"]
+        for name, r in packaged.template["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == {"OnTaskFinished", "OnExecutionStatus"}
+    for runtime in functions.values():
+        major, minor = runtime.removeprefix("python").split(".")
+        assert (int(major), int(minor)) >= (3, 12), runtime
+
+
+def test_a_package_aws_would_refuse_stops_before_any_upload(packaged, tmp_path):
+    import copy
+    import shutil
+    import zipfile
+
+    import pytest
+
+    retired = copy.deepcopy(packaged.template)
+    retired["Resources"]["OnTaskFinished"]["Properties"]["Runtime"] = "python3.11"
+    with pytest.raises(deploy.DeployError, match="OnTaskFinished has runtime 'python3.11'"):
+        deploy.check_lambda_package(retired, packaged.zip_path)
+    compiled = tmp_path / "deployment.zip"
+    shutil.copy(packaged.zip_path, compiled)
+    with zipfile.ZipFile(compiled, "a") as z:
+        z.writestr("yaml/_yaml.cpython-311-x86_64-linux-gnu.so", b"\0")
+    with pytest.raises(deploy.DeployError, match=r"compiled files .*_yaml\.cpython-311"):
+        deploy.check_lambda_package(packaged.template, compiled)
+    deploy.check_lambda_package(packaged.template, packaged.zip_path)  # the real one passes
