@@ -84,7 +84,10 @@ def test_lambda_may_write_markers_only(packaged):
         assert len(s3) == 1
         assert s3[0]["Action"] == "s3:PutObject"
         assert s3[0]["Resource"] == {
-            "Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/${S3Prefix}/markers/*"
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:s3:::${UsedBucket}/${S3Prefix}/markers/*",
+                {"UsedBucket": template.IN_USE["UsedBucket"]},
+            ]
         }
 
 
