@@ -25,7 +25,7 @@ from . import iampolicy
 
 # The logical ids Chalice gives the functions and roles of chalice_app/app.py.
 TASK_FUNCTION, EXECUTION_FUNCTION = "OnTaskFinished", "OnExecutionStatus"
-EXECUTION_EVENT = "OnExecutionStatusEvent"
+TASK_EVENT, EXECUTION_EVENT = "OnTaskFinishedEvent", "OnExecutionStatusEvent"
 
 # Output -> [executors.awsbatch] key: what `eventbatch deploy` writes to covalent.conf.
 OUTPUT_SETTINGS = {
@@ -668,7 +668,31 @@ def _lambda_overrides() -> dict[str, Any]:
     return {
         f"{TASK_FUNCTION}Role": {"Properties": {"Policies": policy}},
         f"{EXECUTION_FUNCTION}Role": {"Properties": {"Policies": policy}},
-        TASK_FUNCTION: {"Properties": {"Environment": environment}},
+        TASK_FUNCTION: {
+            "Properties": {
+                "Environment": environment,
+                "Events": {
+                    # Only this stack's tasks: stacks side by side each hear their own (the
+                    # handler checks again; this saves the other stacks' invocations).
+                    TASK_EVENT: {
+                        "Properties": {
+                            "Pattern": {
+                                "detail": {
+                                    "ExecutionArn": [
+                                        {
+                                            "prefix": _sub(
+                                                "arn:${AWS::Partition}:states:${AWS::Region}:"
+                                                "${AWS::AccountId}:execution:${UsedStateMachine}:"
+                                            )
+                                        }
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        },
         EXECUTION_FUNCTION: {
             "Properties": {
                 "Environment": environment,

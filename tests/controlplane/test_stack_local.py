@@ -214,9 +214,11 @@ def test_state_machine_rules_and_lambda_are_wired_to_each_other(deployed, aws):
         assert function["Environment"]["Variables"]["EVENTBATCH_STATE_MACHINE_ARN"] == arn
         bound[function["Handler"]] = pattern
     assert bound["app.on_execution_status"]["detail"]["stateMachineArn"] == [arn]
+    executions = arn.replace(":stateMachine:", ":execution:") + ":"
     assert bound["app.on_task_finished"] == {
         "source": ["covalent.eventbatch"],
         "detail-type": ["Task Finished"],
+        "detail": {"ExecutionArn": [{"prefix": executions}]},
     }
 
 

@@ -74,6 +74,13 @@ def test_execution_status_rule_and_handlers_are_bound_to_this_state_machine(pack
     for name in ("OnTaskFinished", "OnExecutionStatus"):
         variables = resources[name]["Properties"]["Environment"]["Variables"]
         assert variables["EVENTBATCH_STATE_MACHINE_ARN"] == {"Ref": "StateMachine"}
+    task = resources["OnTaskFinished"]["Properties"]["Events"]["OnTaskFinishedEvent"]
+    pattern = task["Properties"]["Pattern"]
+    assert pattern["source"] == ["covalent.eventbatch"]
+    (prefix,) = pattern["detail"]["ExecutionArn"]
+    text, variables = prefix["prefix"]["Fn::Sub"]
+    assert text.endswith(":execution:${UsedStateMachine}:")
+    assert variables == {"UsedStateMachine": {"Fn::GetAtt": ["StateMachine", "Name"]}}
 
 
 def test_lambda_may_write_markers_only(packaged):
