@@ -399,3 +399,15 @@ def test_a_redeploy_keeps_the_parameters_it_is_not_given(moto_aws: None) -> None
     outputs = deploy.deploy_stack(clients, state, {"TemplateBody": changed}, {}, [], print)
     assert sent[0]["Parameters"] == [{"ParameterKey": "LogRetentionDays", "UsePreviousValue": True}]
     assert outputs["Days"] == "7"
+
+
+def test_the_artifacts_bucket_of_another_account_is_never_used(moto_aws: None) -> None:
+    clients = AwsClients(region="us-east-1")
+    s3 = clients.client("s3")
+    with Stubber(s3) as stub:
+        # HeadBucket with ExpectedBucketOwner on a bucket another account owns: 403.
+        stub.add_client_error("head_bucket", "403", "Forbidden", 403)
+        with pytest.raises(DeployError) as raised:
+            deploy.ensure_artifact_bucket(clients, "covalent-eventbatch-artifacts-x")
+    assert "not this account's" in str(raised.value)
+    assert "--artifact-bucket" in str(raised.value)
