@@ -336,6 +336,7 @@ def deploy(
         previous = state.parameters if state.updatable else {}
         values = preflight.effective_parameters(given, previous)
         problems += preflight.check_parameters(given, values) + state.problems()
+        problems += preflight.check_stack_name_fits(stack, values)
         preflight.stop_if(problems, stack)
         problems += preflight.check_account(clients, values, state, say)
         preflight.stop_if(problems, stack)

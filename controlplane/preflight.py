@@ -154,6 +154,19 @@ def check_stack_name(stack: str) -> list[Problem]:
     ]
 
 
+def check_stack_name_fits(stack: str, values: Mapping[str, str]) -> list[Problem]:
+    """The stack's name is the default job definition prefix, which has room for 100."""
+    if values["JobDefinitionPrefix"] or len(stack) <= 100:
+        return []
+    return [
+        Problem(
+            "JobDefinitionPrefix",
+            "the stack's name, its default, is longer than 100 characters: give a shorter "
+            "prefix (letters, digits, - and _)",
+        )
+    ]
+
+
 def check_parameters(given: Mapping[str, str], values: Mapping[str, str]) -> list[Problem]:
     """The template's constraints and AWS's naming rules; ``values`` has every parameter."""
     known = control_plane.PARAMETERS

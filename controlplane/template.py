@@ -98,9 +98,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "JobDefinitionPrefix": {
         "Type": "String",
-        "Default": "covalent-batch-jobs",
-        "AllowedPattern": "^[A-Za-z0-9_-]{1,100}$",
-        "Description": "Prefix of the job definitions the state machine registers.",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + "^[A-Za-z0-9_-]{1,100}$",
+        "Description": "Prefix of the job definitions the state machine registers and may "
+        "submit; empty: the stack's name (stacks side by side, and the original plugin's "
+        "covalent-batch-jobs, stay apart).",
     },
     "JobQueueName": {
         "Type": "String",
@@ -216,6 +218,7 @@ _CONDITIONS: dict[str, Any] = {
             "ExecutionRoleName",
             "LogGroupName",
             "StateMachineName",
+            "JobDefinitionPrefix",
         )
     },
 }
@@ -251,6 +254,13 @@ IN_USE: dict[str, Any] = {
         ]
     },
     "UsedStateMachine": {"Fn::GetAtt": ["StateMachine", "Name"]},
+    "UsedJobDefinitionPrefix": {
+        "Fn::If": [
+            "NamedJobDefinitionPrefix",
+            {"Ref": "JobDefinitionPrefix"},
+            {"Ref": "AWS::StackName"},
+        ]
+    },
 }
 
 
@@ -437,7 +447,7 @@ def _job_roles() -> dict[str, Any]:
 
 
 def _state_machine() -> dict[str, Any]:
-    definitions = _arn("batch", "job-definition/${JobDefinitionPrefix}*")
+    definitions = _arn("batch", "job-definition/${UsedJobDefinitionPrefix}*")
     role_statements: list[dict[str, Any]] = [
         {
             # FindJobDefinition; DescribeJobDefinitions has no resource-level permissions.
@@ -713,7 +723,7 @@ def _outputs() -> dict[str, Any]:
         "S3BucketName": IN_USE["UsedBucket"],
         "S3Prefix": {"Ref": "S3Prefix"},
         "EcrRepoName": IN_USE["UsedRepository"],
-        "BatchJobDefinitionName": {"Ref": "JobDefinitionPrefix"},
+        "BatchJobDefinitionName": IN_USE["UsedJobDefinitionPrefix"],
         "BatchQueue": IN_USE["UsedJobQueue"],
         "BatchJobRoleName": {"Ref": "JobRole"},
         "BatchExecutionRoleName": {"Ref": "ExecutionRole"},

@@ -79,6 +79,14 @@ def test_defaults_and_the_quick_starts_pass_the_parameter_checks() -> None:
         assert preflight.check_parameters(given, values(**given)) == []
 
 
+def test_a_stack_name_too_long_for_the_default_job_definition_prefix() -> None:
+    long = "s" * 101
+    (problem,) = preflight.check_stack_name_fits(long, values())
+    assert problem.parameter == "JobDefinitionPrefix"
+    assert preflight.check_stack_name_fits(long, values(JobDefinitionPrefix="jobs")) == []
+    assert preflight.check_stack_name_fits("s" * 100, values()) == []
+
+
 def test_stack_names_cloudformation_refuses() -> None:
     assert preflight.check_stack_name("covalent-eventbatch") == []
     for name in ("1st-stack", "my_stack", "a" * 129, ""):

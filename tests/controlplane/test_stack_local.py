@@ -156,6 +156,7 @@ def test_default_deploy_beside_the_original_plugins_resources(deployed):
         assert values[key] != ORIGINAL[key]
         assert values[key].lower().startswith(STACK), (key, values[key])
     assert values["batch_queue"] == "covalent-batch-queue"  # ComputeEnvironment=NONE: existing
+    assert values["batch_job_definition_name"] == STACK  # not the original's covalent-batch-jobs
     assert (values["region"], values["platform"], values["s3_prefix"]) == (
         "us-east-1",
         "EC2",
@@ -174,7 +175,7 @@ def test_a_second_default_stack_deploys_beside_the_first_and_again_after_a_delet
     beside = deploy.deploy(aws, stack=BESIDE, say=lambda _: None)
     try:
         first, second = (deploy.settings_from_outputs(o) for o in (deployed, beside))
-        for key in CREATED:
+        for key in (*CREATED, "batch_job_definition_name"):
             assert second[key] != first[key], key
         assert second["batch_queue"] == first["batch_queue"]  # the one existing queue, shared
         assert beside["StateMachineArn"] != deployed["StateMachineArn"]
