@@ -82,6 +82,10 @@ def _delete_stack(aws, stack: str, outputs: dict[str, str]) -> None:
     if images:  # moto does not apply the repository's EmptyOnDelete
         ecr.batch_delete_image(repositoryName=repository, imageIds=images)
     aws.client("cloudformation").delete_stack(StackName=stack)
+    _delete_rules(aws, stack)
+
+
+def _delete_rules(aws, stack: str) -> None:
     events = aws.client("events")
     for rule in events.list_rules(NamePrefix=stack)["Rules"]:  # whatever moto left behind
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
@@ -221,6 +225,47 @@ def test_state_machine_rules_and_lambda_are_wired_to_each_other(deployed, aws):
         "detail-type": ["Task Finished"],
         "detail": {"ExecutionArn": [{"prefix": executions}]},
     }
+
+
+def test_existing_bucket_repository_and_log_group_are_used_and_left_alone(deployed, aws):
+    stack = "eventbatch-reuse"
+    existing = {
+        "ExistingBucketName": ORIGINAL["s3_bucket_name"],
+        "ExistingEcrRepoName": ORIGINAL["ecr_repo_name"],
+        "ExistingLogGroupName": ORIGINAL["batch_job_log_group_name"],
+    }
+    outputs = deploy.deploy(aws, stack=stack, parameters=existing, say=lambda _: None)
+    try:
+        values = deploy.settings_from_outputs(outputs)
+        for key in ("s3_bucket_name", "ecr_repo_name", "batch_job_log_group_name"):
+            assert values[key] == ORIGINAL[key]
+        _printed_settings(outputs)
+        cfn = aws.client("cloudformation")
+        made = {
+            r["LogicalResourceId"]
+            for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+        }
+        assert not made & {"Bucket", "BucketPolicy", "Repository", "JobLogGroup"}
+        assert {"JobRole", "ExecutionRole", "StateMachine", "ExecutorPolicy"} <= made
+        iam = aws.client("iam")
+        policy = iam.get_policy(PolicyArn=outputs["ExecutorPolicyArn"])["Policy"]
+        document = iam.get_policy_version(
+            PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
+        )["PolicyVersion"]["Document"]
+        text = document if isinstance(document, str) else json.dumps(document)
+        assert f"arn:aws:s3:::{ORIGINAL['s3_bucket_name']}/covalent/tasks/*" in text
+        assert f"repository/{ORIGINAL['ecr_repo_name']}" in text
+        execution = iam.get_role_policy(
+            RoleName=outputs["BatchExecutionRoleName"], PolicyName="pull-image-write-logs"
+        )["PolicyDocument"]
+        execution = execution if isinstance(execution, str) else json.dumps(execution)
+        assert f"log-group:{ORIGINAL['batch_job_log_group_name']}:*" in execution
+    finally:
+        aws.client("cloudformation").delete_stack(StackName=stack)
+        _delete_rules(aws, stack)
+    # Deleting the stack leaves what it only used.
+    aws.client("s3").head_bucket(Bucket=ORIGINAL["s3_bucket_name"])
+    aws.client("ecr").describe_repositories(repositoryNames=[ORIGINAL["ecr_repo_name"]])
 
 
 def test_roles_log_group_repository_and_executor_policy(deployed, aws):
