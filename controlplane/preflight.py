@@ -100,8 +100,8 @@ class StackState:
                 Problem(
                     "--stack-name",
                     f"stack {self.name} is {self.status}; wait until it ends (aws cloudformation "
-                    f"wait stack-update-complete --stack-name {self.name}, or the console), "
-                    "then deploy again",
+                    f"describe-stacks --stack-name {self.name}, or the console), then deploy "
+                    "again",
                 )
             ]
         if self.status in _STUCK:
