@@ -16,10 +16,13 @@ def register(commands: Any) -> None:
     deploy = commands.add_parser(
         "deploy",
         help="deploy the control plane to AWS with CloudFormation; print [executors.awsbatch]",
-        description="Packages the Lambda with Chalice, merges in the rest of the control plane "
-        "(state machine, bucket, ECR repository, roles, optional Batch compute), deploys the "
-        "stack and prints the [executors.awsbatch] values its outputs give. Credentials, region "
-        "and endpoint come from [executors.awsbatch] unless given here.",
+        description="Checks the parameters and the account (names taken, existing resources, "
+        "network) and stops before CloudFormation starts if AWS would refuse; packages the "
+        "Lambda with Chalice, merges in the rest of the control plane (state machine, bucket, "
+        "ECR repository, roles, optional Batch compute), deploys the stack and prints the "
+        "[executors.awsbatch] values its outputs give. No parameter is required: resource names "
+        "are generated per stack. Credentials, region and endpoint come from "
+        "[executors.awsbatch] unless given here.",
     )
     deploy.add_argument("--stack-name", default="covalent-eventbatch", help="CloudFormation stack")
     deploy.add_argument(

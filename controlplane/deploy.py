@@ -2,12 +2,17 @@
 
 The steps an operator would otherwise run by hand, in order:
 
+0. ``preflight``: every check that needs no packaging, before anything is made (parameters,
+   the stack's state, names taken, existing resources, network);
 1. ``chalice package --merge-template`` (from the repository checkout) -> one SAM template and
    the Lambda's ``deployment.zip``; the merge template is rendered fresh from
    ``controlplane.template``, so it always matches the code;
 2. the zip (and the template, when too large to send inline) go to an artifacts bucket, created
    encrypted and private when missing;
-3. CreateStack or UpdateStack, waiting for the end, with the failing resources' reasons on error;
+3. ValidateTemplate (the capabilities it needs), then CreateStack or UpdateStack, waiting for
+   the end, with the failing resources' reasons on error. A stack left in ROLLBACK_COMPLETE by a
+   failed create is deleted first (CloudFormation can only delete it); a failed create deletes
+   even the bucket it made (RetainExceptOnCreate), so nothing of it blocks the next attempt;
 4. the stack's Outputs, as the ``[executors.awsbatch]`` section they map to.
 
 An endpoint without the SAM transform (the local stack's moto) gets the template transformed
@@ -33,21 +38,20 @@ from botocore.exceptions import ClientError, WaiterError
 
 from chalice_app.runtime import LAMBDA_RUNTIME
 from executor.aws import AwsClients
-from executor.errors import AwsSetupError, EventBatchError
+from executor.errors import AwsSetupError
 
+from . import preflight
 from . import template as control_plane
+from .errors import DeployError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STACK = "covalent-eventbatch"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 _INLINE_TEMPLATE_LIMIT = 51_200  # bytes CloudFormation accepts as TemplateBody
-_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 Say = Callable[[str], None]
 
-
-class DeployError(EventBatchError):
-    """Packaging or the stack deployment failed; the message says where and why."""
+__all__ = ["DeployError", "deploy", "package"]
 
 
 @dataclass(frozen=True)
@@ -150,13 +154,22 @@ def artifact_bucket_name(account: str, region: str) -> str:
 
 
 def ensure_artifact_bucket(clients: AwsClients, bucket: str) -> None:
-    """Create the artifacts bucket (private, encrypted) unless it exists."""
+    """Create the artifacts bucket (private, encrypted) unless this account has it."""
     s3 = clients.client("s3")
     try:
-        s3.head_bucket(Bucket=bucket)
+        # ExpectedBucketOwner: never upload the Lambda's code to a bucket of another account
+        # that happens to hold the name (S3 names are global).
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=clients.account_id())
         return
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+        code = exc.response["Error"]["Code"]
+        if code in ("403", "AccessDenied"):
+            raise DeployError(
+                f"The artifacts bucket {bucket} exists but is not this account's, or these "
+                "credentials may not use it (S3 bucket names are global): pass "
+                "--artifact-bucket with a bucket of yours in this region."
+            ) from None
+        if code not in ("404", "NoSuchBucket", "NotFound"):
             raise
     args: dict[str, Any] = {"Bucket": bucket}
     if clients.region != "us-east-1":
@@ -183,7 +196,9 @@ def upload_code(clients: AwsClients, pkg: Package, bucket: str) -> dict[str, Any
     """Upload the Lambda zip (named by its hash); the template with CodeUri pointing at it."""
     data = pkg.zip_path.read_bytes()
     key = f"covalent-eventbatch/lambda-{hashlib.sha256(data).hexdigest()[:20]}.zip"
-    clients.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+    clients.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=data, ExpectedBucketOwner=clients.account_id()
+    )
     template = copy.deepcopy(pkg.template)
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::Function":
@@ -196,7 +211,9 @@ def _template_argument(clients: AwsClients, template: dict[str, Any], bucket: st
     if len(body.encode()) <= _INLINE_TEMPLATE_LIMIT:
         return {"TemplateBody": body}
     key = f"covalent-eventbatch/template-{hashlib.sha256(body.encode()).hexdigest()[:20]}.json"
-    clients.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
+    clients.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=body.encode(), ExpectedBucketOwner=clients.account_id()
+    )
     return {"TemplateURL": f"https://{bucket}.s3.{clients.region}.amazonaws.com/{key}"}
 
 
@@ -219,46 +236,85 @@ def _failures(cfn: Any, stack: str) -> str:
     return "\n".join(lines[:10]) or "  (no failed resource reported)"
 
 
+def _wait(cfn: Any, waiter: str, stack: str) -> None:
+    cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
+
+
+def replace_failed_stack(clients: AwsClients, state: preflight.StackState, say: Say) -> None:
+    """Delete a stack that holds nothing and cannot be updated (ROLLBACK_COMPLETE, ...)."""
+    cfn = clients.client("cloudformation")
+    say(
+        f"stack {state.name} is {state.status} from an earlier deploy that did not finish; "
+        "CloudFormation cannot update it, so it is deleted and created again"
+    )
+    cfn.delete_stack(StackName=state.name)
+    try:
+        _wait(cfn, "stack_delete_complete", state.name)
+    except WaiterError:
+        raise DeployError(
+            f"Stack {state.name} ({state.status}) could not be deleted "
+            f"({_stack_status(cfn, state.name)}):\n{_failures(cfn, state.name)}\nDelete it in "
+            "the CloudFormation console, then deploy again."
+        ) from None
+
+
 def deploy_stack(
     clients: AwsClients,
-    stack: str,
-    template: dict[str, Any],
+    state: preflight.StackState,
+    template_argument: Mapping[str, str],
     parameters: Mapping[str, str],
-    artifacts_bucket: str,
+    capabilities: list[str],
     say: Say = print,
 ) -> dict[str, str]:
-    """Create or update the stack and wait for it; return its Outputs."""
+    """Create or update the stack and wait for it; return its Outputs.
+
+    On an update, parameters not given keep the stack's previous values (a redeploy without
+    ``-p ComputeEnvironment=...`` does not remove the compute environment).
+    """
     cfn = clients.client("cloudformation")
+    stack = state.name
+    if state.status in preflight.REPLACEABLE:
+        replace_failed_stack(clients, state, say)
+    update = state.updatable
+    given = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    kept = [
+        {"ParameterKey": k, "UsePreviousValue": True}
+        for k in state.parameters
+        if update and k not in parameters and k in control_plane.PARAMETERS
+    ]
     args: dict[str, Any] = {
         "StackName": stack,
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        "Capabilities": _CAPABILITIES,
+        "Parameters": given + kept,
+        "Capabilities": capabilities,
         "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
-        **_template_argument(clients, template, artifacts_bucket),
+        # A failed operation deletes what it created, even the bucket (DeletionPolicy Retain),
+        # so a failed first deploy leaves nothing behind.
+        "RetainExceptOnCreate": True,
+        **template_argument,
     }
-    status = _stack_status(cfn, stack)
-    if status == "ROLLBACK_COMPLETE":
-        raise DeployError(
-            f"Stack {stack} failed to create earlier and is in ROLLBACK_COMPLETE; delete it "
-            f"(aws cloudformation delete-stack --stack-name {stack}) and deploy again."
-        )
     try:
-        if status is None:
+        if not update:
             say(f"creating stack {stack}")
             cfn.create_stack(**args, OnFailure="ROLLBACK")
             waiter = "stack_create_complete"
         else:
-            say(f"updating stack {stack} ({status})")
+            say(f"updating stack {stack} ({state.status})")
             cfn.update_stack(**args)
             waiter = "stack_update_complete"
-        cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
+        _wait(cfn, waiter, stack)
     except ClientError as exc:
         if "No updates are to be performed" not in exc.response["Error"].get("Message", ""):
             raise
         say(f"stack {stack} is up to date")
     except WaiterError:
+        status = _stack_status(cfn, stack)
+        after = (
+            "The next 'eventbatch deploy' deletes it and creates it again."
+            if status in preflight.REPLACEABLE
+            else "Its resources are as before this deploy."
+        )
         raise DeployError(
-            f"Stack {stack} did not deploy ({_stack_status(cfn, stack)}):\n{_failures(cfn, stack)}"
+            f"Stack {stack} did not deploy ({status}):\n{_failures(cfn, stack)}\n{after}"
         ) from None
     described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
@@ -297,29 +353,49 @@ def deploy(
     local_transform: bool | None = None,
     say: Say = print,
 ) -> dict[str, str]:
-    """Package, upload and deploy; return the stack's Outputs."""
-    unknown = sorted(set(parameters or {}) - set(control_plane.PARAMETERS))
-    if unknown:
-        raise DeployError(
-            f"Unknown template parameter(s) {', '.join(unknown)}; the template takes "
-            f"{', '.join(control_plane.PARAMETERS)}."
-        )
+    """Check, package, upload and deploy; return the stack's Outputs.
+
+    Raises DeployError, before CloudFormation starts, for anything AWS would refuse.
+    """
+    given = dict(parameters or {})
+    problems = preflight.check_stack_name(stack)
+    preflight.stop_if(problems, stack)
+    try:
+        state = preflight.read_stack(clients, stack)
+        previous = state.parameters if state.updatable else {}
+        values = preflight.effective_parameters(given, previous)
+        problems += preflight.check_parameters(given, values) + state.problems()
+        problems += preflight.check_stack_name_fits(stack, values)
+        preflight.stop_if(problems, stack)
+        problems += preflight.check_account(clients, values, state, say)
+        preflight.stop_if(problems, stack)
+    except ClientError as exc:
+        raise _aws_error(exc) from None
     if local_transform is None:
         local_transform = bool(clients.endpoint_url)
     bucket = artifacts_bucket or artifact_bucket_name(clients.account_id(), clients.region)
     with tempfile.TemporaryDirectory(prefix="eventbatch-deploy-") as work:
         say("packaging the control plane (chalice package)")
         pkg = package(Path(work), clients.region, stage)
-        ensure_artifact_bucket(clients, bucket)
-        template = upload_code(clients, pkg, bucket)
-        say(f"uploaded the Lambda code to s3://{bucket}")
-        if local_transform:
-            template = transform_locally(template, _region_session(clients))
         try:
-            return deploy_stack(clients, stack, template, parameters or {}, bucket, say)
+            ensure_artifact_bucket(clients, bucket)
+            template = upload_code(clients, pkg, bucket)
+            say(f"uploaded the Lambda code to s3://{bucket}")
+            if local_transform:
+                template = transform_locally(template, _region_session(clients))
+            capabilities = preflight.required_capabilities(template, values)
+            argument = _template_argument(clients, template, bucket)
+            if not local_transform:
+                # AWS's ValidateTemplate (moto's runs cfn-lint and refuses on any warning).
+                problems = preflight.check_template(clients, argument, capabilities)
+                preflight.stop_if(problems, stack)
+            return deploy_stack(clients, state, argument, given, capabilities, say)
         except ClientError as exc:
-            error = exc.response["Error"]
-            raise AwsSetupError(
-                f"CloudFormation {exc.operation_name} failed ({error.get('Code')}: "
-                f"{error.get('Message')})."
-            ) from None
+            raise _aws_error(exc) from None
+
+
+def _aws_error(exc: ClientError) -> AwsSetupError:
+    error = exc.response["Error"]
+    return AwsSetupError(
+        f"{exc.operation_name} failed ({error.get('Code')}: {error.get('Message')})."
+    )

@@ -26,7 +26,7 @@ from . import iampolicy
 
 # The logical ids Chalice gives the functions and roles of chalice_app/app.py.
 TASK_FUNCTION, EXECUTION_FUNCTION = "OnTaskFinished", "OnExecutionStatus"
-EXECUTION_EVENT = "OnExecutionStatusEvent"
+TASK_EVENT, EXECUTION_EVENT = "OnTaskFinishedEvent", "OnExecutionStatusEvent"
 
 # Output -> [executors.awsbatch] key: what `eventbatch deploy` writes to covalent.conf.
 OUTPUT_SETTINGS = {
@@ -43,12 +43,33 @@ OUTPUT_SETTINGS = {
     "Platform": "platform",
 }
 
+# The queue a stack without its own compute environment uses when JobQueueName is empty: the
+# original plugin's (and the executor's) default.
+DEFAULT_EXISTING_QUEUE = "covalent-batch-queue"
+
+# Name parameters are empty by default: CloudFormation then generates a unique name, so that a
+# stack deploys beside the original plugin's resources (same default names) and beside another
+# stack, and a bucket kept after a delete (DeletionPolicy Retain) never blocks the next deploy.
+_OPTIONAL = "^$|"
+_BUCKET_PATTERN = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_ECR_PATTERN = "^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+_ROLE_PATTERN = "^[A-Za-z0-9+=,.@_-]{1,64}$"
+_LOG_GROUP_PATTERN = "^[A-Za-z0-9._/#-]{1,512}$"
+
 PARAMETERS: dict[str, dict[str, Any]] = {
     "BucketName": {
         "Type": "String",
-        "Default": "covalent-batch-job-resources",
-        "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-        "Description": "S3 bucket for task payloads, results and markers (created).",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _BUCKET_PATTERN,
+        "Description": "S3 bucket for task payloads, results and markers, created; empty: a "
+        "name CloudFormation generates (S3 names are global).",
+    },
+    "ExistingBucketName": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _BUCKET_PATTERN,
+        "Description": "An existing bucket (same region) to use instead of creating one; its "
+        "policy, encryption and lifecycle stay as they are.",
     },
     "S3Prefix": {
         "Type": "String",
@@ -64,48 +85,71 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "EcrRepoName": {
         "Type": "String",
-        "Default": "covalent-batch-job-images",
-        "Description": "ECR repository of the runtime image (created).",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _ECR_PATTERN,
+        "MaxLength": 256,
+        "Description": "ECR repository of the runtime image, created; empty: generated name.",
+    },
+    "ExistingEcrRepoName": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _ECR_PATTERN,
+        "MaxLength": 256,
+        "Description": "An existing ECR repository to use instead of creating one.",
     },
     "JobDefinitionPrefix": {
         "Type": "String",
-        "Default": "covalent-batch-jobs",
-        "AllowedPattern": "^[A-Za-z0-9_-]{1,100}$",
-        "Description": "Prefix of the job definitions the state machine registers.",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + "^[A-Za-z0-9_-]{1,100}$",
+        "Description": "Prefix of the job definitions the state machine registers and may "
+        "submit; empty: the stack's name (stacks side by side, and the original plugin's "
+        "covalent-batch-jobs, stay apart).",
     },
     "JobQueueName": {
         "Type": "String",
-        "Default": "covalent-batch-queue",
-        "AllowedPattern": "^[A-Za-z0-9_-]{1,128}$",
-        "Description": "Batch job queue: created when ComputeEnvironment is EC2 or FARGATE, "
-        "else an existing queue of that name.",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + "^[A-Za-z0-9_-]{1,128}$",
+        "Description": "Batch job queue. ComputeEnvironment EC2 or FARGATE: the queue created "
+        f"(empty: generated name). NONE: an existing queue (empty: {DEFAULT_EXISTING_QUEUE}).",
     },
     "JobRoleName": {
         "Type": "String",
-        "Default": "CovalentBatchJobRole",
-        "Description": "Role the tasks run with (created).",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _ROLE_PATTERN,
+        "Description": "Role the tasks run with, created; empty: generated name (a name "
+        "needs CAPABILITY_NAMED_IAM).",
     },
     "ExecutionRoleName": {
         "Type": "String",
-        "Default": "CovalentBatchExecutionRole",
-        "Description": "Role Batch uses to pull the image and write logs (created).",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _ROLE_PATTERN,
+        "Description": "Role Batch uses to pull the image and write logs, created; empty: "
+        "generated name.",
     },
     "LogGroupName": {
         "Type": "String",
-        "Default": "covalent-batch-job-logs",
-        "Description": "CloudWatch Logs group of the job containers (created).",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _LOG_GROUP_PATTERN,
+        "Description": "CloudWatch Logs group of the job containers, created; empty: "
+        "generated name.",
+    },
+    "ExistingLogGroupName": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + _LOG_GROUP_PATTERN,
+        "Description": "An existing log group to use instead of creating one.",
     },
     "LogRetentionDays": {
         "Type": "Number",
         "Default": 30,
         "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731],
-        "Description": "Days the job logs are kept.",
+        "Description": "Days the job logs are kept (created log group only).",
     },
     "StateMachineName": {
         "Type": "String",
-        "Default": "covalent-eventbatch",
-        "AllowedPattern": "^[A-Za-z0-9_-]{1,80}$",
-        "Description": "Name of the state machine (created).",
+        "Default": "",
+        "AllowedPattern": _OPTIONAL + "^[A-Za-z0-9_-]{1,80}$",
+        "Description": "Name of the state machine, created; empty: generated name.",
     },
     "ComputeEnvironment": {
         "Type": "String",
@@ -162,11 +206,70 @@ _CONDITIONS: dict[str, Any] = {
     "UseGpu": {
         "Fn::And": [{"Condition": "CreateEc2"}, {"Fn::Equals": [{"Ref": "GpuInstances"}, "true"]}]
     },
+    "CreateBucket": {"Fn::Equals": [{"Ref": "ExistingBucketName"}, ""]},
+    "CreateRepository": {"Fn::Equals": [{"Ref": "ExistingEcrRepoName"}, ""]},
+    "CreateLogGroup": {"Fn::Equals": [{"Ref": "ExistingLogGroupName"}, ""]},
+    **{
+        f"Named{parameter}": {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+        for parameter in (
+            "BucketName",
+            "EcrRepoName",
+            "JobQueueName",
+            "JobRoleName",
+            "ExecutionRoleName",
+            "LogGroupName",
+            "StateMachineName",
+            "JobDefinitionPrefix",
+        )
+    },
 }
 
 
-def _sub(text: str) -> dict[str, str]:
-    return {"Fn::Sub": text}
+def _name(parameter: str) -> dict[str, Any]:
+    """A resource's name property: the parameter, or none (CloudFormation generates one)."""
+    return {"Fn::If": [f"Named{parameter}", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+
+
+# The names in use, created or existing: what policies, ARNs and Outputs refer to. Fn::Sub
+# variables of their own, so that no text depends on whether a name was given or generated.
+IN_USE: dict[str, Any] = {
+    "UsedBucket": {"Fn::If": ["CreateBucket", {"Ref": "Bucket"}, {"Ref": "ExistingBucketName"}]},
+    "UsedRepository": {
+        "Fn::If": ["CreateRepository", {"Ref": "Repository"}, {"Ref": "ExistingEcrRepoName"}]
+    },
+    "UsedLogGroup": {
+        "Fn::If": ["CreateLogGroup", {"Ref": "JobLogGroup"}, {"Ref": "ExistingLogGroupName"}]
+    },
+    "UsedJobQueue": {
+        "Fn::If": [
+            "CreateCompute",
+            # Ref of a job queue is its ARN, arn:...:job-queue/NAME.
+            {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "JobQueue"}]}]},
+            {
+                "Fn::If": [
+                    "NamedJobQueueName",
+                    {"Ref": "JobQueueName"},
+                    DEFAULT_EXISTING_QUEUE,
+                ]
+            },
+        ]
+    },
+    "UsedStateMachine": {"Fn::GetAtt": ["StateMachine", "Name"]},
+    "UsedJobDefinitionPrefix": {
+        "Fn::If": [
+            "NamedJobDefinitionPrefix",
+            {"Ref": "JobDefinitionPrefix"},
+            {"Ref": "AWS::StackName"},
+        ]
+    },
+}
+
+
+def _sub(text: str) -> dict[str, Any]:
+    """Fn::Sub of text, with the variables of IN_USE that it refers to (and only those: a
+    variable is a dependency, and the state machine's definition must not depend on itself)."""
+    used = {name: value for name, value in IN_USE.items() if f"${{{name}}}" in text}
+    return {"Fn::Sub": [text, used] if used else text}
 
 
 def _arn(service: str, resource: str, region: bool = True, account: bool = True) -> dict:
@@ -188,17 +291,21 @@ def _policy(name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"PolicyName": name, "PolicyDocument": document}
 
 
-_OBJECTS = "arn:${AWS::Partition}:s3:::${BucketName}/${S3Prefix}"
+_OBJECTS = "arn:${AWS::Partition}:s3:::${UsedBucket}/${S3Prefix}"
 
 
 def _storage() -> dict[str, Any]:
     return {
         "Bucket": {
             "Type": "AWS::S3::Bucket",
+            "Condition": "CreateBucket",
+            # Kept when the stack is deleted (it holds results). A generated name never
+            # collides with a kept bucket; `eventbatch deploy` also deletes a bucket that a
+            # failed first create made (RetainExceptOnCreate).
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             "Properties": {
-                "BucketName": {"Ref": "BucketName"},
+                "BucketName": _name("BucketName"),
                 "BucketEncryption": {
                     "ServerSideEncryptionConfiguration": [
                         {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
@@ -234,6 +341,7 @@ def _storage() -> dict[str, Any]:
         },
         "BucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
+            "Condition": "CreateBucket",
             "Properties": {
                 "Bucket": {"Ref": "Bucket"},
                 "PolicyDocument": {
@@ -256,8 +364,9 @@ def _storage() -> dict[str, Any]:
         },
         "Repository": {
             "Type": "AWS::ECR::Repository",
+            "Condition": "CreateRepository",
             "Properties": {
-                "RepositoryName": {"Ref": "EcrRepoName"},
+                "RepositoryName": _name("EcrRepoName"),
                 # Runtime images are rebuilt on demand: deleting the stack may delete them.
                 "EmptyOnDelete": True,
                 "ImageScanningConfiguration": {"ScanOnPush": True},
@@ -268,8 +377,9 @@ def _storage() -> dict[str, Any]:
         },
         "JobLogGroup": {
             "Type": "AWS::Logs::LogGroup",
+            "Condition": "CreateLogGroup",
             "Properties": {
-                "LogGroupName": {"Ref": "LogGroupName"},
+                "LogGroupName": _name("LogGroupName"),
                 "RetentionInDays": {"Ref": "LogRetentionDays"},
             },
         },
@@ -281,7 +391,7 @@ def _job_roles() -> dict[str, Any]:
         "JobRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "RoleName": {"Ref": "JobRoleName"},
+                "RoleName": _name("JobRoleName"),
                 "Description": "Covalent tasks on AWS Batch: read the task, write its result.",
                 "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
                 "Policies": [
@@ -302,7 +412,7 @@ def _job_roles() -> dict[str, Any]:
         "ExecutionRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "RoleName": {"Ref": "ExecutionRoleName"},
+                "RoleName": _name("ExecutionRoleName"),
                 "Description": "AWS Batch: pull the runtime image, write the job's logs.",
                 "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
                 "Policies": [
@@ -323,13 +433,13 @@ def _job_roles() -> dict[str, Any]:
                                     "ecr:GetDownloadUrlForLayer",
                                     "ecr:BatchCheckLayerAvailability",
                                 ],
-                                "Resource": {"Fn::GetAtt": ["Repository", "Arn"]},
+                                "Resource": _arn("ecr", "repository/${UsedRepository}"),
                             },
                             {
                                 "Sid": "WriteJobLogs",
                                 "Effect": "Allow",
                                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                                "Resource": _arn("logs", "log-group:${LogGroupName}:*"),
+                                "Resource": _arn("logs", "log-group:${UsedLogGroup}:*"),
                             },
                         ],
                     )
@@ -340,7 +450,7 @@ def _job_roles() -> dict[str, Any]:
 
 
 def _state_machine() -> dict[str, Any]:
-    definitions = _arn("batch", "job-definition/${JobDefinitionPrefix}*")
+    definitions = _arn("batch", "job-definition/${UsedJobDefinitionPrefix}*")
     role_statements: list[dict[str, Any]] = [
         {
             # FindJobDefinition; DescribeJobDefinitions has no resource-level permissions.
@@ -370,7 +480,7 @@ def _state_machine() -> dict[str, Any]:
             "Action": "batch:SubmitJob",
             "Resource": [
                 definitions,
-                _arn("batch", "job-queue/${JobQueueName}"),
+                _arn("batch", "job-queue/${UsedJobQueue}"),
                 _arn("batch", "job/*"),
             ],
         },
@@ -424,7 +534,7 @@ def _state_machine() -> dict[str, Any]:
         "StateMachine": {
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
-                "StateMachineName": {"Ref": "StateMachineName"},
+                "StateMachineName": _name("StateMachineName"),
                 "StateMachineType": "STANDARD",  # .sync integrations need a Standard workflow
                 "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
                 "DefinitionString": _sub(definition),
@@ -451,11 +561,11 @@ def _executor_policy() -> dict[str, Any]:
         partition="${AWS::Partition}",
         region="${AWS::Region}",
         account="${AWS::AccountId}",
-        bucket="${BucketName}",
+        bucket="${UsedBucket}",
         prefix="${S3Prefix}",
-        ecr_repo="${EcrRepoName}",
-        state_machine="${StateMachineName}",
-        log_group="${LogGroupName}",
+        ecr_repo="${UsedRepository}",
+        state_machine="${UsedStateMachine}",
+        log_group="${UsedLogGroup}",
     )
     return {
         "ExecutorPolicy": {
@@ -533,7 +643,7 @@ def _compute() -> dict[str, Any]:
             "Type": "AWS::Batch::JobQueue",
             "Condition": "CreateCompute",
             "Properties": {
-                "JobQueueName": {"Ref": "JobQueueName"},
+                "JobQueueName": _name("JobQueueName"),
                 "State": "ENABLED",
                 "Priority": 1,
                 "ComputeEnvironmentOrder": [
@@ -578,8 +688,34 @@ def _lambda_overrides() -> dict[str, Any]:
     return {
         f"{TASK_FUNCTION}Role": {"Properties": {"Policies": policy}},
         f"{EXECUTION_FUNCTION}Role": {"Properties": {"Policies": policy}},
-        # Chalice writes the packaging interpreter's runtime, which AWS may no longer accept.
-        TASK_FUNCTION: {"Properties": {"Runtime": LAMBDA_RUNTIME, "Environment": environment}},
+        TASK_FUNCTION: {
+            "Properties": {
+                # Chalice writes the packaging interpreter's runtime, which AWS may no longer
+                # accept.
+                "Runtime": LAMBDA_RUNTIME,
+                "Environment": environment,
+                "Events": {
+                    # Only this stack's tasks: stacks side by side each hear their own (the
+                    # handler checks again; this saves the other stacks' invocations).
+                    TASK_EVENT: {
+                        "Properties": {
+                            "Pattern": {
+                                "detail": {
+                                    "ExecutionArn": [
+                                        {
+                                            "prefix": _sub(
+                                                "arn:${AWS::Partition}:states:${AWS::Region}:"
+                                                "${AWS::AccountId}:execution:${UsedStateMachine}:"
+                                            )
+                                        }
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        },
         EXECUTION_FUNCTION: {
             "Properties": {
                 "Runtime": LAMBDA_RUNTIME,
@@ -598,15 +734,15 @@ def _lambda_overrides() -> dict[str, Any]:
 
 def _outputs() -> dict[str, Any]:
     values: dict[str, Any] = {
-        "S3BucketName": {"Ref": "Bucket"},
+        "S3BucketName": IN_USE["UsedBucket"],
         "S3Prefix": {"Ref": "S3Prefix"},
-        "EcrRepoName": {"Ref": "Repository"},
-        "BatchJobDefinitionName": {"Ref": "JobDefinitionPrefix"},
-        "BatchQueue": {"Ref": "JobQueueName"},
+        "EcrRepoName": IN_USE["UsedRepository"],
+        "BatchJobDefinitionName": IN_USE["UsedJobDefinitionPrefix"],
+        "BatchQueue": IN_USE["UsedJobQueue"],
         "BatchJobRoleName": {"Ref": "JobRole"},
         "BatchExecutionRoleName": {"Ref": "ExecutionRole"},
-        "BatchJobLogGroupName": {"Ref": "JobLogGroup"},
-        "StateMachineName": {"Fn::GetAtt": ["StateMachine", "Name"]},
+        "BatchJobLogGroupName": IN_USE["UsedLogGroup"],
+        "StateMachineName": IN_USE["UsedStateMachine"],
         "Region": {"Ref": "AWS::Region"},
         "Platform": {"Fn::If": ["CreateFargate", "FARGATE", "EC2"]},
     }

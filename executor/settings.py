@@ -30,6 +30,10 @@ FARGATE_MEMORY_GIB: dict[float, tuple[float, float, float]] = {
     8: (16, 60, 4),
     16: (32, 120, 8),
 }
+# The original plugin's vcpu/memory defaults (2 vCPU, 3.75 GiB) are not a Fargate pair; on Fargate,
+# when neither was given, the nearest valid one is used instead.
+EC2_DEFAULT_SIZE = (2.0, 3.75)
+FARGATE_DEFAULT_SIZE = (2.0, 4.0)
 
 # registry[:port]/repository[:tag][@digest], as Docker parses an image reference.
 _IMAGE_URI = re.compile(
@@ -120,6 +124,14 @@ class ExecutorSettings:
                 values[name] = _as_int(name, values[name])
         if "platform" in values and isinstance(values["platform"], str):
             values["platform"] = values["platform"].upper()
+        if values.get("platform") == "FARGATE" and all(
+            arguments.get(name) is None for name in ("vcpu", "memory")
+        ):
+            # Covalent copies a plugin's defaults into covalent.conf, so the EC2 defaults there
+            # are not a choice the user made: platform = "FARGATE" alone must work.
+            size = (values.get("vcpu", cls.vcpu), values.get("memory", cls.memory))
+            if size == EC2_DEFAULT_SIZE:
+                values["vcpu"], values["memory"] = FARGATE_DEFAULT_SIZE
         return cls(**values)
 
     def to_config(self) -> dict[str, Any]:
@@ -235,7 +247,7 @@ def _validate_fargate(s: ExecutorSettings) -> None:
     allowed = FARGATE_MEMORY_GIB.get(float(s.vcpu))
     if allowed is None:
         raise InvalidSettingError(
-            "vcpu", s.vcpu, f"Fargate allows {', '.join(str(v) for v in FARGATE_MEMORY_GIB)}"
+            "vcpu", s.vcpu, f"Fargate allows these vCPU and memory pairs: {fargate_pairs()}"
         )
     low, high, step = allowed
     steps = (s.memory - low) / step
@@ -243,5 +255,19 @@ def _validate_fargate(s: ExecutorSettings) -> None:
         raise InvalidSettingError(
             "memory",
             s.memory,
-            f"Fargate with vcpu={s.vcpu} takes {low} to {high} GiB in steps of {step}",
+            f"Fargate with vcpu={_number(s.vcpu)} takes {_number(low)} to {_number(high)} GiB "
+            f"in steps of {_number(step)}; set memory (and vcpu) to one of Fargate's pairs: "
+            f"{fargate_pairs()}",
         )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def fargate_pairs() -> str:
+    """Fargate's vCPU/memory combinations, as an error message lists them."""
+    return "; ".join(
+        f"vcpu={_number(vcpu)}: memory {_number(low)}-{_number(high)} GiB (step {_number(step)})"
+        for vcpu, (low, high, step) in FARGATE_MEMORY_GIB.items()
+    )

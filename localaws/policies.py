@@ -48,6 +48,13 @@ class LocalNames:
             "ExecutionRoleName": s.batch_execution_role_name,
             "LogGroupName": s.batch_job_log_group_name,
             "StateMachineName": s.state_machine_name,
+            # The template's names in use (its IN_USE variables), which locally are the settings.
+            "UsedBucket": s.s3_bucket_name,
+            "UsedRepository": s.ecr_repo_name,
+            "UsedLogGroup": s.batch_job_log_group_name,
+            "UsedJobQueue": s.batch_queue,
+            "UsedStateMachine": s.state_machine_name,
+            "UsedJobDefinitionPrefix": s.batch_job_definition_name,
         }
 
     def attributes(self) -> dict[str, str]:
@@ -72,7 +79,10 @@ def resolve(value: Any, names: LocalNames) -> Any:
     if not isinstance(value, dict):
         return value
     if set(value) == {"Fn::Sub"}:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: variables[m.group(1)], value["Fn::Sub"])
+        # Fn::Sub is TEXT or [TEXT, VARIABLES]; the template's variables are its names in use,
+        # which variables() gives already.
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        return re.sub(r"\$\{([^}]+)\}", lambda m: variables[m.group(1)], text)
     if set(value) == {"Ref"}:
         return variables.get(value["Ref"]) or attributes[value["Ref"]]
     if set(value) == {"Fn::GetAtt"}:

@@ -35,10 +35,35 @@ class _Resolver:
         properties = resource.get("Properties", {})
         for key in ("RoleName", "BucketName", "RepositoryName", "StateMachineName", "LogGroupName"):
             if key in properties:
-                return str(self.resolve(properties[key]))
+                given = self.resolve(properties[key])
+                if given is not None:
+                    return str(given)
         if resource["Type"] == "AWS::StepFunctions::StateMachine":
-            return self.arn("states", f"stateMachine:{name}")
-        return name
+            return self.arn("states", f"stateMachine:{self.generated(name)}")
+        if resource["Type"] == "AWS::Batch::JobQueue":
+            return self.arn("batch", f"job-queue/{self.generated(name)}")
+        return self.generated(name)
+
+    def generated(self, name: str) -> str:
+        """A name as CloudFormation generates one when the template gives none."""
+        return f"{PSEUDO['AWS::StackName']}-{name}-EXAMPLE1234".lower()
+
+    def condition(self, name: str) -> bool:
+        return bool(self.evaluate(self.template["Conditions"][name]))
+
+    def evaluate(self, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Condition"}:
+            return self.condition(value["Condition"])
+        if isinstance(value, dict) and set(value) == {"Fn::Equals"}:
+            left, right = (self.evaluate(v) for v in value["Fn::Equals"])
+            return left == right
+        if isinstance(value, dict) and set(value) == {"Fn::Not"}:
+            return not self.evaluate(value["Fn::Not"][0])
+        if isinstance(value, dict) and set(value) == {"Fn::And"}:
+            return all(self.evaluate(v) for v in value["Fn::And"])
+        if isinstance(value, dict) and set(value) == {"Fn::Or"}:
+            return any(self.evaluate(v) for v in value["Fn::Or"])
+        return self.resolve(value)
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         where = f"{PSEUDO['AWS::Region'] if region else ''}:{PSEUDO['AWS::AccountId']}"
@@ -46,6 +71,8 @@ class _Resolver:
 
     def get_att(self, name: str, attribute: str) -> str:
         kind = self.template["Resources"][name]["Type"]
+        if attribute == "Name":
+            return self.generated(name)
         assert attribute == "Arn", (name, attribute)
         if kind == "AWS::IAM::Role":
             return self.arn("iam", f"role/{self.ref(name)}", region=False)
@@ -59,11 +86,30 @@ class _Resolver:
         if not isinstance(value, dict):
             return value
         if set(value) == {"Ref"}:
-            return self.ref(value["Ref"])
+            return None if value["Ref"] == "AWS::NoValue" else self.ref(value["Ref"])
         if set(value) == {"Fn::GetAtt"}:
             return self.get_att(*value["Fn::GetAtt"])
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self.condition(condition) else when_false)
+        if set(value) == {"Fn::Split"}:
+            separator, text = value["Fn::Split"]
+            return str(self.resolve(text)).split(separator)
+        if set(value) == {"Fn::Select"}:
+            index, items = value["Fn::Select"]
+            return self.resolve(items)[int(index)]
         if set(value) == {"Fn::Sub"}:
-            return re.sub(r"\$\{([^}]+)\}", lambda m: self.ref(m.group(1)), value["Fn::Sub"])
+            # TEXT, or [TEXT, VARIABLES] whose values are themselves intrinsic functions.
+            text, variables = value["Fn::Sub"], {}
+            if isinstance(text, list):
+                text, variables = text[0], {k: self.resolve(v) for k, v in text[1].items()}
+            return re.sub(
+                r"\$\{([^}]+)\}",
+                lambda m: str(
+                    variables[m.group(1)] if m.group(1) in variables else self.ref(m.group(1))
+                ),
+                text,
+            )
         return {k: self.resolve(v) for k, v in value.items()}
 
 

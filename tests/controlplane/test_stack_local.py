@@ -9,6 +9,11 @@ rule matches), so the stack is deleted when this module ends, and before an elec
 stack's two rules are pointed at an SQS queue drained by a relay that runs the same handlers with
 the deployed functions' environment: the rules' patterns and the handlers' filter are the
 deployed ones, only the delivery differs.
+
+The stacks are deployed with no name parameter at all, as a first-time user would, into an
+account that holds the original AWS Batch plugin's default-named resources (the local stack
+made most of them; the module adds the bucket): every name is generated per stack, and the
+Outputs carry them to the executor.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 
 import covalent as ct
 import pytest
+import tomllib
 
 from controlplane import deploy, iampolicy
 from executor.settings import ExecutorSettings
@@ -31,41 +37,82 @@ from ..e2e.helpers import explain
 pytestmark = pytest.mark.e2e
 
 STACK = "eventbatch-deployed"
-PARAMETERS = {
-    "BucketName": "eventbatch-deployed",
-    "EcrRepoName": "eventbatch-deployed-images",
-    "JobRoleName": "EventBatchDeployedJobRole",
-    "ExecutionRoleName": "EventBatchDeployedExecutionRole",
-    "LogGroupName": "eventbatch-deployed-logs",
-    "StateMachineName": "eventbatch-deployed",
-    "S3Prefix": "covalent",
-    # The local stack's queue (ComputeEnvironment=NONE): moto runs its jobs as containers.
-    "JobQueueName": "covalent-batch-queue",
+BESIDE = "eventbatch-beside"  # not a prefix of STACK: rules are found by name prefix
+
+# The original plugin's default names: its users' accounts hold these resources.
+ORIGINAL = {
+    "s3_bucket_name": "covalent-batch-job-resources",
+    "ecr_repo_name": "covalent-batch-job-images",
+    "batch_job_role_name": "CovalentBatchJobRole",
+    "batch_execution_role_name": "ecsTaskExecutionRole",
+    "batch_job_log_group_name": "covalent-batch-job-logs",
+    "batch_queue": "covalent-batch-queue",
+    "state_machine_name": "covalent-eventbatch",
 }
+# The [executors.awsbatch] keys whose values name a resource the stack creates.
+CREATED = (
+    "s3_bucket_name",
+    "ecr_repo_name",
+    "batch_job_role_name",
+    "batch_execution_role_name",
+    "batch_job_log_group_name",
+    "state_machine_name",
+)
 
 
-@pytest.fixture(scope="module")
-def deployed(local_stack, aws, keep_policies):
-    outputs = deploy.deploy(aws, stack=STACK, parameters=PARAMETERS, say=lambda _: None)
-    yield outputs
-    try:
-        keep_policies()  # its roles called: their calls are checked after the stack is gone
-    finally:
-        _delete(aws)
+def _hold_the_original_plugins_resources(aws) -> None:
+    """The local stack made the original's repository, roles, log group and queue."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=ORIGINAL["s3_bucket_name"])
+    aws.client("ecr").describe_repositories(repositoryNames=[ORIGINAL["ecr_repo_name"]])
+    for role in ("batch_job_role_name", "batch_execution_role_name"):
+        aws.client("iam").get_role(RoleName=ORIGINAL[role])
+    groups = aws.client("logs").describe_log_groups(
+        logGroupNamePrefix=ORIGINAL["batch_job_log_group_name"]
+    )["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [ORIGINAL["batch_job_log_group_name"]]
+    queues = aws.client("batch").describe_job_queues(jobQueues=[ORIGINAL["batch_queue"]])
+    assert queues["jobQueues"]
 
 
-def _delete(aws) -> None:
+def _delete_stack(aws, stack: str, outputs: dict[str, str]) -> None:
     ecr = aws.client("ecr")
-    images = ecr.list_images(repositoryName=PARAMETERS["EcrRepoName"])["imageIds"]
+    repository = outputs["EcrRepoName"]
+    images = ecr.list_images(repositoryName=repository)["imageIds"]
     if images:  # moto does not apply the repository's EmptyOnDelete
-        ecr.batch_delete_image(repositoryName=PARAMETERS["EcrRepoName"], imageIds=images)
-    aws.client("cloudformation").delete_stack(StackName=STACK)
+        ecr.batch_delete_image(repositoryName=repository, imageIds=images)
+    aws.client("cloudformation").delete_stack(StackName=stack)
+    _delete_rules(aws, stack)
+
+
+def _delete_rules(aws, stack: str) -> None:
     events = aws.client("events")
-    for rule in events.list_rules(NamePrefix=STACK)["Rules"]:  # whatever moto left behind
+    for rule in events.list_rules(NamePrefix=stack)["Rules"]:  # whatever moto left behind
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         if targets:
             events.remove_targets(Rule=rule["Name"], Ids=[t["Id"] for t in targets])
         events.delete_rule(Name=rule["Name"])
+
+
+def _printed_settings(outputs: dict[str, str]) -> ExecutorSettings:
+    """What the executor makes of the printed section, pasted into a covalent.conf that holds
+    the plugin's defaults (Covalent writes them there when it loads the plugin)."""
+    from executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
+
+    printed = deploy.config_section(deploy.settings_from_outputs(outputs))
+    section = tomllib.loads(printed)["executors"]["awsbatch"]
+    return ExecutorSettings.resolve({}, {**_EXECUTOR_PLUGIN_DEFAULTS, **section})
+
+
+@pytest.fixture(scope="module")
+def deployed(local_stack, aws, keep_policies):
+    _hold_the_original_plugins_resources(aws)
+    outputs = deploy.deploy(aws, stack=STACK, say=lambda _: None)  # no parameter at all
+    yield outputs
+    try:
+        keep_policies()  # its roles called: their calls are checked after the stack is gone
+    finally:
+        _delete_stack(aws, STACK, outputs)
 
 
 @pytest.fixture(scope="module")
@@ -114,25 +161,61 @@ def relayed(deployed, local_stack, aws):
     relay.wait(timeout=30)
 
 
-def test_outputs_are_the_executor_settings(deployed):
+def test_default_deploy_beside_the_original_plugins_resources(deployed):
     values = deploy.settings_from_outputs(deployed)
-    assert values == {
-        "s3_bucket_name": "eventbatch-deployed",
-        "s3_prefix": "covalent",
-        "ecr_repo_name": "eventbatch-deployed-images",
-        "batch_job_definition_name": "covalent-batch-jobs",
-        "batch_queue": "covalent-batch-queue",
-        "batch_job_role_name": "EventBatchDeployedJobRole",
-        "batch_execution_role_name": "EventBatchDeployedExecutionRole",
-        "batch_job_log_group_name": "eventbatch-deployed-logs",
-        "state_machine_name": "eventbatch-deployed",
-        "region": "us-east-1",
-        "platform": "EC2",
+    assert set(values) == {
+        *CREATED,
+        "s3_prefix",
+        "batch_job_definition_name",
+        "batch_queue",
+        "region",
+        "platform",
     }
-    ExecutorSettings.resolve(values)  # valid settings as they stand
+    for key in CREATED:  # generated for this stack, none of the original plugin's
+        assert values[key] != ORIGINAL[key]
+        assert values[key].lower().startswith(STACK), (key, values[key])
+    assert values["batch_queue"] == "covalent-batch-queue"  # ComputeEnvironment=NONE: existing
+    assert values["batch_job_definition_name"] == STACK  # not the original's covalent-batch-jobs
+    assert (values["region"], values["platform"], values["s3_prefix"]) == (
+        "us-east-1",
+        "EC2",
+        "covalent",
+    )
     section = deploy.config_section(values)
     assert section.startswith("[executors.awsbatch]\n")
-    assert 's3_bucket_name = "eventbatch-deployed"' in section
+    assert f's3_bucket_name = "{values["s3_bucket_name"]}"' in section
+    settings = _printed_settings(deployed)  # valid as printed
+    assert settings.s3_bucket_name == values["s3_bucket_name"]
+    assert (settings.vcpu, settings.memory) == (2, 3.75)  # the original plugin's, on EC2
+
+
+def test_a_second_default_stack_deploys_beside_the_first_and_again_after_a_delete(deployed, aws):
+    s3 = aws.client("s3")
+    beside = deploy.deploy(aws, stack=BESIDE, say=lambda _: None)
+    try:
+        first, second = (deploy.settings_from_outputs(o) for o in (deployed, beside))
+        for key in (*CREATED, "batch_job_definition_name"):
+            assert second[key] != first[key], key
+        assert second["batch_queue"] == first["batch_queue"]  # the one existing queue, shared
+        assert beside["StateMachineArn"] != deployed["StateMachineArn"]
+        _printed_settings(beside)
+        cfn = aws.client("cloudformation")
+        for stack in (STACK, BESIDE):
+            assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] in (
+                "CREATE_COMPLETE",
+                "UPDATE_COMPLETE",
+            )
+        s3.put_object(Bucket=second["s3_bucket_name"], Key="covalent/tasks/kept", Body=b"1")
+    finally:
+        _delete_stack(aws, BESIDE, beside)
+    # The bucket outlives its stack (DeletionPolicy Retain), and does not block a new deploy
+    # under the same stack name: the new one gets a name of its own.
+    assert s3.get_object(Bucket=second["s3_bucket_name"], Key="covalent/tasks/kept")
+    again = deploy.deploy(aws, stack=BESIDE, say=lambda _: None)
+    try:
+        assert again["S3BucketName"] != second["s3_bucket_name"]
+    finally:
+        _delete_stack(aws, BESIDE, again)
 
 
 def test_state_machine_rules_and_lambda_are_wired_to_each_other(deployed, aws):
@@ -151,23 +234,65 @@ def test_state_machine_rules_and_lambda_are_wired_to_each_other(deployed, aws):
         assert function["Environment"]["Variables"]["EVENTBATCH_STATE_MACHINE_ARN"] == arn
         bound[function["Handler"]] = pattern
     assert bound["app.on_execution_status"]["detail"]["stateMachineArn"] == [arn]
+    executions = arn.replace(":stateMachine:", ":execution:") + ":"
     assert bound["app.on_task_finished"] == {
         "source": ["covalent.eventbatch"],
         "detail-type": ["Task Finished"],
+        "detail": {"ExecutionArn": [{"prefix": executions}]},
     }
+
+
+def test_existing_bucket_repository_and_log_group_are_used_and_left_alone(deployed, aws):
+    stack = "eventbatch-reuse"
+    existing = {
+        "ExistingBucketName": ORIGINAL["s3_bucket_name"],
+        "ExistingEcrRepoName": ORIGINAL["ecr_repo_name"],
+        "ExistingLogGroupName": ORIGINAL["batch_job_log_group_name"],
+    }
+    outputs = deploy.deploy(aws, stack=stack, parameters=existing, say=lambda _: None)
+    try:
+        values = deploy.settings_from_outputs(outputs)
+        for key in ("s3_bucket_name", "ecr_repo_name", "batch_job_log_group_name"):
+            assert values[key] == ORIGINAL[key]
+        _printed_settings(outputs)
+        cfn = aws.client("cloudformation")
+        made = {
+            r["LogicalResourceId"]
+            for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+        }
+        assert not made & {"Bucket", "BucketPolicy", "Repository", "JobLogGroup"}
+        assert {"JobRole", "ExecutionRole", "StateMachine", "ExecutorPolicy"} <= made
+        iam = aws.client("iam")
+        policy = iam.get_policy(PolicyArn=outputs["ExecutorPolicyArn"])["Policy"]
+        document = iam.get_policy_version(
+            PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
+        )["PolicyVersion"]["Document"]
+        text = document if isinstance(document, str) else json.dumps(document)
+        assert f"arn:aws:s3:::{ORIGINAL['s3_bucket_name']}/covalent/tasks/*" in text
+        assert f"repository/{ORIGINAL['ecr_repo_name']}" in text
+        execution = iam.get_role_policy(
+            RoleName=outputs["BatchExecutionRoleName"], PolicyName="pull-image-write-logs"
+        )["PolicyDocument"]
+        execution = execution if isinstance(execution, str) else json.dumps(execution)
+        assert f"log-group:{ORIGINAL['batch_job_log_group_name']}:*" in execution
+    finally:
+        aws.client("cloudformation").delete_stack(StackName=stack)
+        _delete_rules(aws, stack)
+    # Deleting the stack leaves what it only used.
+    aws.client("s3").head_bucket(Bucket=ORIGINAL["s3_bucket_name"])
+    aws.client("ecr").describe_repositories(repositoryNames=[ORIGINAL["ecr_repo_name"]])
 
 
 def test_roles_log_group_repository_and_executor_policy(deployed, aws):
     iam = aws.client("iam")
-    for name in ("EventBatchDeployedJobRole", "EventBatchDeployedExecutionRole"):
+    for name in (deployed["BatchJobRoleName"], deployed["BatchExecutionRoleName"]):
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
-    (group,) = aws.client("logs").describe_log_groups(logGroupNamePrefix="eventbatch-deployed")[
-        "logGroups"
-    ]
+    log_group = deployed["BatchJobLogGroupName"]
+    (group,) = aws.client("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
     assert group["retentionInDays"] == 30
-    aws.client("ecr").describe_repositories(repositoryNames=["eventbatch-deployed-images"])
-    encryption = aws.client("s3").get_bucket_encryption(Bucket="eventbatch-deployed")
+    aws.client("ecr").describe_repositories(repositoryNames=[deployed["EcrRepoName"]])
+    encryption = aws.client("s3").get_bucket_encryption(Bucket=deployed["S3BucketName"])
     assert encryption["ServerSideEncryptionConfiguration"]["Rules"]
 
     policy = iam.get_policy(PolicyArn=deployed["ExecutorPolicyArn"])["Policy"]
@@ -179,10 +304,10 @@ def test_roles_log_group_repository_and_executor_policy(deployed, aws):
     names = iampolicy.Names(
         region="us-east-1",
         account=aws.account_id(),
-        bucket="eventbatch-deployed",
-        ecr_repo="eventbatch-deployed-images",
-        state_machine="eventbatch-deployed",
-        log_group="eventbatch-deployed-logs",
+        bucket=deployed["S3BucketName"],
+        ecr_repo=deployed["EcrRepoName"],
+        state_machine=deployed["StateMachineName"],
+        log_group=deployed["BatchJobLogGroupName"],
     )
     assert document == iampolicy.policy(names)
 
@@ -199,7 +324,7 @@ def test_what_moto_left_out(deployed, aws):
         s3.get_bucket_policy,
     ):
         try:
-            call(Bucket="eventbatch-deployed")
+            call(Bucket=deployed["S3BucketName"])
         except ClientError:
             gaps.append(call.__name__)
     assert gaps == [
@@ -210,8 +335,8 @@ def test_what_moto_left_out(deployed, aws):
 
 
 def test_redeploy_keeps_the_stack(deployed, aws):
-    again = deploy.deploy(aws, stack=STACK, parameters=PARAMETERS, say=lambda _: None)
-    assert again["StateMachineArn"] == deployed["StateMachineArn"]
+    again = deploy.deploy(aws, stack=STACK, say=lambda _: None)
+    assert again == deployed  # the same resources, names included
 
 
 def test_an_electron_runs_on_the_deployed_control_plane(
@@ -240,13 +365,12 @@ def test_an_electron_runs_on_the_deployed_control_plane(
     executions = sfn.list_executions(stateMachineArn=deployed["StateMachineArn"])["executions"]
     (execution,) = [e for e in executions if e["name"].startswith(dispatch_id)]
     assert execution["status"] == "SUCCEEDED"
+    bucket = deployed["S3BucketName"]
     marker_keys = aws.client("s3").list_objects_v2(
-        Bucket="eventbatch-deployed", Prefix=f"covalent/markers/{dispatch_id}/"
+        Bucket=bucket, Prefix=f"covalent/markers/{dispatch_id}/"
     )["Contents"]
     marker = json.loads(
-        aws.client("s3")
-        .get_object(Bucket="eventbatch-deployed", Key=marker_keys[0]["Key"])["Body"]
-        .read()
+        aws.client("s3").get_object(Bucket=bucket, Key=marker_keys[0]["Key"])["Body"].read()
     )
     # Written by the handler from the deployed Task Finished rule, not by the executor's sweep.
     assert marker["status"] == "SUCCEEDED"
@@ -281,23 +405,36 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
     before = _config_section()  # the local stack's section: put back afterwards
     assert before["endpoint_url"] == local_stack.endpoint_url
     # Deployed by an administrator, not by the executor's user.
-    arguments = ["deploy", "--stack-name", STACK, "--write-config", "--profile", "default"]
-    for key, value in PARAMETERS.items():
-        arguments += ["-p", f"{key}={value}"]
+    admin = ["--profile", "default"]
     try:
-        assert main(arguments) == 0
+        assert main(["deploy", "--stack-name", STACK, "--write-config", *admin]) == 0
         out = capsys.readouterr().out
         assert "[executors.awsbatch]" in out
-        assert 'state_machine_name = "eventbatch-deployed"' in out
+        assert f'state_machine_name = "{deployed["StateMachineName"]}"' in out
         assert f"# attach {deployed['ExecutorPolicyArn']}" in out
         written = _config_section()
-        assert written["s3_bucket_name"] == "eventbatch-deployed"
-        assert written["batch_job_role_name"] == "EventBatchDeployedJobRole"
+        assert written["s3_bucket_name"] == deployed["S3BucketName"]
+        assert written["batch_job_role_name"] == deployed["BatchJobRoleName"]
         assert written["endpoint_url"] == local_stack.endpoint_url  # credentials etc. kept
     finally:
         deploy.write_config(before)
-    assert main(["deploy", "--stack-name", STACK, "-p", "NoSuchParameter=1"]) == 1
-    assert "Unknown template parameter(s) NoSuchParameter" in capsys.readouterr().err
+    assert main(["deploy", "--stack-name", STACK, "-p", "NoSuchParameter=1", *admin]) == 1
+    assert "NoSuchParameter: unknown template parameter" in capsys.readouterr().err
+
+
+def test_a_deploy_aws_would_refuse_stops_before_cloudformation(deployed, aws, capsys):
+    from eventbatch_cli import main
+
+    taken = ["-p", f"BucketName={ORIGINAL['s3_bucket_name']}"]
+    taken += ["-p", f"JobRoleName={ORIGINAL['batch_job_role_name']}"]
+    admin = ["--profile", "default"]  # an administrator deploys, not the executor's user
+    assert main(["deploy", "--stack-name", "eventbatch-refused", *taken, *admin]) == 1
+    err = capsys.readouterr().err
+    assert "Not deploying stack eventbatch-refused" in err
+    assert "  - BucketName: S3 bucket covalent-batch-job-resources already exists" in err
+    assert "  - JobRoleName: IAM role CovalentBatchJobRole (role names are per account)" in err
+    stacks = aws.client("cloudformation").list_stacks()["StackSummaries"]
+    assert "eventbatch-refused" not in {s["StackName"] for s in stacks}
 
 
 @pytest.mark.parametrize(
@@ -338,14 +475,7 @@ def test_stack_with_its_own_compute_environment(
         aws,
         stack=name,
         parameters={
-            **parameters,
-            "BucketName": name,
-            "EcrRepoName": name,
-            "JobRoleName": f"{name}-job",
-            "ExecutionRoleName": f"{name}-execution",
-            "LogGroupName": name,
-            "StateMachineName": name,
-            "JobQueueName": f"{name}-queue",
+            **parameters,  # the README's quick start, names left to CloudFormation
             "SubnetIds": subnet,
             "SecurityGroupIds": group["GroupId"],
             # moto needs an explicit service role; on AWS the default (none) uses Batch's
@@ -355,8 +485,11 @@ def test_stack_with_its_own_compute_environment(
         say=lambda _: None,
     )
     try:
-        assert outputs["BatchQueue"] == f"{name}-queue"
+        assert outputs["BatchQueue"].startswith(f"{name}-JobQueue-")
         assert outputs["Platform"] == platform
+        printed = _printed_settings(outputs)  # valid as printed, the size included
+        assert printed.platform == platform
+        assert (printed.vcpu, printed.memory) == ((2, 4) if platform == "FARGATE" else (2, 3.75))
         batch = aws.client("batch")
         (queue,) = batch.describe_job_queues(jobQueues=[outputs["BatchQueue"]])["jobQueues"]
         assert (queue["state"], queue["status"]) == ("ENABLED", "VALID")
@@ -386,4 +519,4 @@ def test_stack_with_its_own_compute_environment(
         try:
             keep_policies()
         finally:
-            aws.client("cloudformation").delete_stack(StackName=name)
+            _delete_stack(aws, name, outputs)

@@ -74,6 +74,13 @@ def test_execution_status_rule_and_handlers_are_bound_to_this_state_machine(pack
     for name in ("OnTaskFinished", "OnExecutionStatus"):
         variables = resources[name]["Properties"]["Environment"]["Variables"]
         assert variables["EVENTBATCH_STATE_MACHINE_ARN"] == {"Ref": "StateMachine"}
+    task = resources["OnTaskFinished"]["Properties"]["Events"]["OnTaskFinishedEvent"]
+    pattern = task["Properties"]["Pattern"]
+    assert pattern["source"] == ["covalent.eventbatch"]
+    (prefix,) = pattern["detail"]["ExecutionArn"]
+    text, variables = prefix["prefix"]["Fn::Sub"]
+    assert text.endswith(":execution:${UsedStateMachine}:")
+    assert variables == {"UsedStateMachine": {"Fn::GetAtt": ["StateMachine", "Name"]}}
 
 
 def test_lambda_may_write_markers_only(packaged):
@@ -84,7 +91,10 @@ def test_lambda_may_write_markers_only(packaged):
         assert len(s3) == 1
         assert s3[0]["Action"] == "s3:PutObject"
         assert s3[0]["Resource"] == {
-            "Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/${S3Prefix}/markers/*"
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:s3:::${UsedBucket}/${S3Prefix}/markers/*",
+                {"UsedBucket": template.IN_USE["UsedBucket"]},
+            ]
         }
 
 

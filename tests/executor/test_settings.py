@@ -66,6 +66,46 @@ def test_fractional_vcpu_on_fargate_is_honoured() -> None:
     assert settings.memory_mib == 512
 
 
+def test_fargate_alone_gets_a_valid_size() -> None:
+    from executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
+
+    # Nothing given, or only the platform set in a covalent.conf that Covalent filled with the
+    # plugin's defaults (vcpu 2, memory 3.75): Fargate's nearest pair, 2 vCPU and 4 GiB.
+    for arguments, config in (
+        ({"platform": "FARGATE"}, {}),
+        ({}, {**_EXECUTOR_PLUGIN_DEFAULTS, "platform": "FARGATE"}),
+        ({"platform": "fargate"}, _EXECUTOR_PLUGIN_DEFAULTS),
+    ):
+        settings = ExecutorSettings.resolve(arguments, config)
+        assert (settings.vcpu, settings.memory) == (2, 4)
+    # EC2 keeps the original plugin's defaults.
+    assert (ExecutorSettings.resolve({}).vcpu, ExecutorSettings.resolve({}).memory) == (2, 3.75)
+    # A size the user chose is never changed.
+    chosen = ExecutorSettings.resolve({}, {"platform": "FARGATE", "vcpu": 4, "memory": 8})
+    assert (chosen.vcpu, chosen.memory) == (4, 8)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "config"),
+    [
+        ({"platform": "FARGATE", "vcpu": 2}, {}),  # memory left at 3.75
+        ({"platform": "FARGATE", "memory": 3.75}, {}),
+        ({"vcpu": 4}, {"platform": "FARGATE", "memory": 3.75}),
+        ({}, {"platform": "FARGATE", "vcpu": 1, "memory": 3.75}),
+    ],
+)
+def test_fargate_with_one_of_the_pair_given_lists_the_valid_pairs(
+    arguments: dict, config: dict
+) -> None:
+    with pytest.raises(InvalidSettingError) as raised:
+        ExecutorSettings.resolve(arguments, config)
+    message = str(raised.value)
+    assert raised.value.key == "memory"
+    assert "vcpu=0.25: memory 0.5-2 GiB (step 0.5)" in message
+    assert "vcpu=2: memory 4-16 GiB (step 1)" in message
+    assert "vcpu=16: memory 32-120 GiB (step 8)" in message
+
+
 @pytest.mark.parametrize(
     ("arguments", "key", "fragment"),
     [

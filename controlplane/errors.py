@@ -1,0 +1,9 @@
+"""The control plane tooling's exception (``eventbatch deploy``)."""
+
+from __future__ import annotations
+
+from executor.errors import EventBatchError
+
+
+class DeployError(EventBatchError):
+    """Packaging or the stack deployment failed; the message says where and why."""
