@@ -8,11 +8,16 @@ Flow, for the execution input the executor builds (see ``executor/workflow.py``)
     FindJobDefinition   describeJobDefinitions(name, ACTIVE)   the name is a hash of its content,
       -> Choice           found? reuse it : RegisterJobDefinition   so any ACTIVE one is identical
     SubmitJob           batch:submitJob.sync with retry rules, attempt timeout, per-task overrides
-    NotifySucceeded     events:putEvents "Task Finished" {Status: SUCCEEDED, Marker, Job}
+    Outcome             (Pass) the outcome {Marker, Status: SUCCEEDED, Job}: the execution's output
+    NotifySucceeded     events:putEvents "Task Finished" {ExecutionArn, **outcome}
     Catch (any state)   -> NotifyFailed {Status: FAILED, Marker, Error, Cause} -> Fail
 
 The Lambda writes the marker named in the event; Step Functions' own execution-status events
-cover an execution that stops, times out or fails outside the Catch.
+cover an execution that stops, times out or fails outside the Catch. The two events of one
+execution race (two Lambda invocations), so each carries the same facts: a SUCCEEDED
+execution's output is the outcome the "Task Finished" event announces, and a FAILED one ends in
+the Fail state with the Catch's Error and Cause. A failed announcement does not change the
+outcome: it is caught, and the execution ends as the task did, for its status event to report.
 """
 
 from __future__ import annotations
@@ -55,8 +60,8 @@ def _arn(partition: str, integration: str) -> str:
     return f"arn:{partition}:states:::{integration}"
 
 
-def _notify(partition: str, detail: dict[str, Any], next_state: str | None) -> dict[str, Any]:
-    state: dict[str, Any] = {
+def _notify(partition: str, detail: dict[str, Any], next_state: str) -> dict[str, Any]:
+    return {
         "Type": "Task",
         "Resource": _arn(partition, "events:putEvents"),
         "Parameters": {
@@ -74,12 +79,13 @@ def _notify(partition: str, detail: dict[str, Any], next_state: str | None) -> d
         },
         "Retry": [_EVENTS_RETRY],
         "ResultPath": None,
+        # The announcement is best effort like the status event that backs it up: when it
+        # fails for good, the execution still ends as the task did (the error goes aside).
+        "Catch": [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyError", "Next": next_state}
+        ],
+        "Next": next_state,
     }
-    if next_state:
-        state["Next"] = next_state
-    else:
-        state["End"] = True
-    return state
 
 
 def build_definition(partition: str = "aws") -> dict[str, Any]:
@@ -153,11 +159,23 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
                 "ResultPath": "$.JobResult",
                 "Retry": [_THROTTLE_RETRY],
                 "Catch": _CATCH_ALL,
+                "Next": "Outcome",
+            },
+            "Outcome": {
+                # The outcome, as the "Task Finished" event carries it and as the execution's
+                # output (what its SUCCEEDED status event and DescribeExecution report).
+                "Type": "Pass",
+                "Parameters": {
+                    "Marker.$": "$.Marker",
+                    "Status": "SUCCEEDED",
+                    "Job.$": "$.JobResult",
+                },
                 "Next": "NotifySucceeded",
             },
             "NotifySucceeded": _notify(
-                partition, {"Status": "SUCCEEDED", "Job.$": "$.JobResult"}, next_state=None
+                partition, {"Status": "SUCCEEDED", "Job.$": "$.Job"}, next_state="Done"
             ),
+            "Done": {"Type": "Succeed"},
             "NotifyFailed": _notify(
                 partition,
                 {"Status": "FAILED", "Error.$": "$.Error.Error", "Cause.$": "$.Error.Cause"},
