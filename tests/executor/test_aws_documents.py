@@ -63,14 +63,14 @@ def _markers(error_fixture: str) -> list[dict[str, Any]]:
             [
                 f"{JOB} failed after 2 attempts.",
                 "reason: Host EC2 (instance i-0f9e8d7c6b5a40312) terminated.",
-                "Hint: the instance was reclaimed; the job is retried up to 'retry_attempts' times.",
+                "Hint: the instance was reclaimed; the job is retried up to 'retry_attempts'",
             ],
         ),
         (
             "sfn-submitjob-sync-error-image-pull",
             [
                 f"{JOB} failed after 2 attempts.",
-                "reason: Task failed to start; CannotPullContainerError: Error response from daemon",
+                "reason: Task failed to start; CannotPullContainerError: Error response",
                 "Hint: the image could not be pulled",
             ],
         ),
