@@ -22,6 +22,9 @@ import json
 from typing import Any
 
 MARKER_VERSION = 1
+# The state machine's Fail state reports the caught error under this prefix, as the States
+# Language reserves "States." names (statemachine/definition.py, FAILED_ERROR_PREFIX).
+FAILED_ERROR_PREFIX = "EventBatch."
 _TERMINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -152,7 +155,10 @@ def marker_from_execution(
             # "JobResult": the output of executions started before the output was the outcome.
             doc.update(_job_fields(output.get("Job") or output.get("JobResult")))
     else:
-        doc.update(_failure_fields(execution.get("error"), execution.get("cause")))
+        error = execution.get("error")
+        if isinstance(error, str) and error.startswith(FAILED_ERROR_PREFIX):
+            error = error[len(FAILED_ERROR_PREFIX) :]  # the error the Catch caught
+        doc.update(_failure_fields(error, execution.get("cause")))
     return location, doc
 
 

@@ -16,8 +16,9 @@ The Lambda writes the marker named in the event; Step Functions' own execution-s
 cover an execution that stops, times out or fails outside the Catch. The two events of one
 execution race (two Lambda invocations), so each carries the same facts: a SUCCEEDED
 execution's output is the outcome the "Task Finished" event announces, and a FAILED one ends in
-the Fail state with the Catch's Error and Cause. A failed announcement does not change the
-outcome: it is caught, and the execution ends as the task did, for its status event to report.
+the Fail state with the Catch's Error (prefixed, see FAILED_ERROR_PREFIX) and Cause. A failed
+announcement does not change the outcome: it is caught, and the execution ends as the task did,
+for its status event to report.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from typing import Any
 
 EVENT_SOURCE = "covalent.eventbatch"
 EVENT_DETAIL_TYPE = "Task Finished"
+# A Fail state may not report an error name of the reserved "States." family (States Language:
+# "States MAY report errors with other names, which MUST NOT begin with the prefix 'States.'"),
+# yet the caught error is one (States.TaskFailed when the job failed): the execution's error is
+# the caught one under this prefix, which the Lambda removes (chalice_app/markers.py).
+FAILED_ERROR_PREFIX = "EventBatch."
 
 # Batch's throttling and transient server errors, as Step Functions names them per integration.
 _BATCH_TRANSIENT = [
@@ -183,7 +189,7 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
             ),
             "Failed": {
                 "Type": "Fail",
-                "ErrorPath": "$.Error.Error",
+                "ErrorPath": f"States.Format('{FAILED_ERROR_PREFIX}{{}}', $.Error.Error)",
                 "CausePath": "$.Error.Cause",
             },
         },

@@ -11,6 +11,7 @@ model (moto cannot hold a FAILED execution with a chosen cause).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,8 @@ from botocore.stub import Stubber
 from chalice.test import Client
 
 import chalice_app.app as lambda_app
+import chalice_app.markers as markers
+import statemachine.definition as definition
 from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE, build_definition
 from tests.fixtures.aws import described, load
 
@@ -47,6 +50,10 @@ FACTS = (
 
 
 def _path(path: str, document: Any) -> Any:
+    """A reference path, or the one intrinsic the definition uses: States.Format('..{}..', $.p)."""
+    formatted = re.fullmatch(r"States\.Format\('([^']*)', (\$[^)]*)\)", path)
+    if formatted:
+        return formatted[1].replace("{}", str(_path(formatted[2], document)), 1)
     root, rest = (CONTEXT, path[3:]) if path.startswith("$$.") else (document, path[2:])
     for part in filter(None, rest.split(".")):
         root = root[part]
@@ -181,6 +188,15 @@ def _invoke(event: dict[str, Any]) -> dict[str, Any]:
 
 def _marker(s3: Any) -> dict[str, Any]:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read())
+
+
+def test_a_failed_execution_reports_a_custom_error_name() -> None:
+    """The States Language reserves "States." names: the Fail state's error must not be one."""
+    state = {**INPUT, "Error": load("sfn-submitjob-sync-error-exit-1")}
+    error = _path(STATES["Failed"]["ErrorPath"], state)
+    assert error == "EventBatch.States.TaskFailed"
+    assert not error.startswith("States.")
+    assert markers.FAILED_ERROR_PREFIX == definition.FAILED_ERROR_PREFIX
 
 
 def test_task_finished_constants_are_the_state_machine_s() -> None:

@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from chalice_app.markers import marker_from_execution, marker_from_task_event
+from chalice_app.markers import (
+    FAILED_ERROR_PREFIX,
+    marker_from_execution,
+    marker_from_task_event,
+)
 from executor.aws import AwsClients
 from executor.markers import MarkerWatcher, _Wait
 from executor.outcome import describe_failure
@@ -30,7 +34,8 @@ def _markers(error_fixture: str) -> list[dict[str, Any]]:
     error = load(error_fixture)
     task = {"Marker": INPUT["Marker"], "ExecutionArn": EXECUTION, "Status": "FAILED", **error}
     execution = described("sfn-describe-execution-failed")
-    execution.update(error=error["Error"], cause=error["Cause"])
+    # The execution reports the caught error under the state machine's prefix.
+    execution.update(error=FAILED_ERROR_PREFIX + error["Error"], cause=error["Cause"])
     found = marker_from_execution(execution, "execution-status")
     assert found is not None
     return [marker_from_task_event(task)[1], found[1]]
