@@ -99,6 +99,17 @@ def test_each_failure_reads_the_same_from_every_path(fixture: str, expected: lis
     assert "{" not in messages[0], "a JSON document leaked into the message"
 
 
+def test_a_container_killed_without_a_reason_points_at_memory() -> None:
+    error = load("sfn-submitjob-sync-error-exit-1")
+    job = json.loads(error["Cause"])
+    job["Container"]["ExitCode"] = job["Attempts"][0]["Container"]["ExitCode"] = 137
+    error["Cause"] = json.dumps(job, separators=(",", ":"))
+    task = {"Marker": INPUT["Marker"], "ExecutionArn": EXECUTION, "Status": "FAILED", **error}
+    message = describe_failure(marker_from_task_event(task)[1], {})
+    assert "exit code: 137" in message
+    assert "Hint: the container was killed (often out of memory): raise 'memory'" in message
+
+
 def test_the_task_s_own_exception_comes_first() -> None:
     io = {
         "exit_status": 1,
