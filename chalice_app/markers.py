@@ -120,7 +120,8 @@ def execution_needs_description(execution: dict) -> bool:
         return True
     if status == "SUCCEEDED":
         return not _included(execution, "output")
-    return "error" not in execution and "cause" not in execution
+    # Absent, or null as for an execution stopped without them: DescribeExecution tells.
+    return not execution.get("error") and not execution.get("cause")
 
 
 def _included(execution: dict, name: str) -> bool:

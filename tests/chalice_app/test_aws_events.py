@@ -273,6 +273,15 @@ def test_an_event_without_input_is_completed_by_describe_execution(
     assert (marker["job_id"], marker["status"]) == (JOB_ID, event["detail"]["status"])
 
 
+def test_null_error_and_cause_are_described_too(aws: tuple[Any, Stubber]) -> None:
+    s3, stubber = aws
+    event = load("sfn-status-aborted")
+    event["detail"].update(error=None, cause=None)
+    _expect_describe(stubber, described("sfn-describe-execution-aborted"))
+    assert _invoke(event)["written"] is True
+    assert _marker(s3)["reason"] == "Cancelled by Covalent (ct.cancel)"
+
+
 def test_running_is_not_an_outcome(aws: tuple[Any, Stubber]) -> None:
     s3, _ = aws
     payload = _invoke(load("sfn-status-running"))
