@@ -22,6 +22,7 @@ from chalice import Chalice
 
 from chalice_app.markers import (
     InvalidEvent,
+    execution_needs_description,
     marker_from_execution_event,
     marker_from_task_event,
     write_once,
@@ -37,6 +38,7 @@ DEFAULT_STATE_MACHINE_NAME = "covalent-eventbatch"
 STATE_MACHINE_NAME = os.environ.get("EVENTBATCH_STATE_MACHINE_NAME") or DEFAULT_STATE_MACHINE_NAME
 
 _s3 = None
+_sfn = None
 
 
 def _s3_client():
@@ -44,6 +46,13 @@ def _s3_client():
     if _s3 is None:
         _s3 = boto3.client("s3")
     return _s3
+
+
+def _sfn_client():
+    global _sfn
+    if _sfn is None:
+        _sfn = boto3.client("stepfunctions")
+    return _sfn
 
 
 def _write(location: dict, doc: dict) -> dict:
@@ -110,11 +119,35 @@ def on_execution_status(event):
     if not ours(event.detail.get("stateMachineArn")):
         app.log.warning("ignored event %s of another state machine", event.event_id)
         return {"written": False, "ignored": "another state machine"}
+    detail = event.detail
+    if execution_needs_description(detail):
+        detail = _describe(detail.get("executionArn"))
     try:
-        found = marker_from_execution_event(event.detail)
+        found = marker_from_execution_event(detail)
     except InvalidEvent as exc:
         app.log.error("ignored event %s: %s", event.event_id, exc)
         return {"written": False, "ignored": str(exc)}
     if found is None:
         return {"written": False, "ignored": "not a terminal status"}
     return _write(*found)
+
+
+def _describe(execution_arn: str) -> dict:
+    """The execution as DescribeExecution tells it: the event left out what the marker needs.
+
+    Raises on failure, so that the invocation fails and EventBridge retries it; the executor's
+    sweep is the last resort.
+    """
+    sfn = _sfn_client()
+    try:
+        return sfn.describe_execution(executionArn=execution_arn)
+    except sfn.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        app.log.error(
+            "DescribeExecution %s failed (%s): the execution status event lacks the input, "
+            "output or error this marker needs, and the function's role must allow "
+            "states:DescribeExecution on this state machine's executions",
+            execution_arn,
+            code,
+        )
+        raise

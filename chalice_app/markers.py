@@ -6,9 +6,13 @@ Standard library and boto3 only: this runs in the Lambda runtime. Two kinds of e
   ``ExecutionArn`` and either ``Job`` (the Batch job document) or ``Error`` and ``Cause``;
 * "Step Functions Execution Status Change": ``detail.input`` is the execution input (a JSON
   string) holding ``Marker``; it covers executions stopped, timed out or failed outside the Catch.
+  AWS documents its detail as DescribeExecution's fields without ``error`` and ``cause``, and
+  leaves ``input`` out of large events: what is missing is read with DescribeExecution.
 
-The first outcome written wins: S3's conditional write (If-None-Match: *) makes a duplicate or
-late event a no-op, so a marker never flips from one outcome to another.
+The two events of one execution race (two Lambda invocations, in either order), so both yield
+the same job id, exit code, reason, attempts and log stream. The first outcome written wins: S3's
+conditional write (If-None-Match: *) makes a duplicate or late event a no-op, so a marker never
+flips from one outcome to another. Sample events, as AWS documents them: ``tests/fixtures/aws``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import threading
 from typing import Any
 
 MARKER_VERSION = 1
+# The state machine's Fail state reports the caught error under this prefix, as the States
+# Language reserves "States." names (statemachine/definition.py, FAILED_ERROR_PREFIX).
+FAILED_ERROR_PREFIX = "EventBatch."
 _TERMINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -82,33 +89,84 @@ def marker_from_task_event(detail: dict) -> tuple[dict, dict]:
     if status == "SUCCEEDED":
         doc.update(_job_fields(detail.get("Job")))
     else:
-        cause = detail.get("Cause")
-        job = _parse_json(cause)
-        if isinstance(job, dict) and (_get(job, "JobId") or _get(job, "Status")):
-            doc.update(_job_fields(job))  # SubmitJob.sync failed: the cause is the job document
-        else:
-            doc["reason"] = cause
-        doc["error"] = detail.get("Error")
-        doc["cause"] = cause if not isinstance(job, dict) else None
+        doc.update(_failure_fields(detail.get("Error"), detail.get("Cause")))
+    return location, doc
+
+
+def _failure_fields(error: Any, cause: Any) -> dict:
+    """Marker fields of a failure, from the Error and Cause Step Functions recorded.
+
+    When batch:submitJob.sync fails because the job failed, the Cause is the job's description
+    as a JSON string (DescribeJobs' job detail, PascalCase): its fields are what the user needs,
+    and the string itself (which also holds the job's retry rules and environment) is not
+    passed on, so that no advice is drawn from text that is not a reason.
+    """
+    job = _parse_json(cause)
+    if isinstance(job, dict) and (_get(job, "JobId") or _get(job, "Status")):
+        return {**_job_fields(job), "error": error, "cause": None}
+    return {"reason": cause or error, "error": error, "cause": cause}
+
+
+def execution_needs_description(execution: dict) -> bool:
+    """Whether an execution status event lacks what its marker needs (DescribeExecution has it).
+
+    AWS leaves ``input`` out (``inputDetails.included`` false) when the escaped input and output
+    together exceed about 248 KiB, and ``output`` when it alone does; the event's documented
+    fields do not include ``error`` and ``cause`` at all.
+    """
+    status = execution.get("status")
+    if status not in _TERMINAL_EXECUTION_STATES:
+        return False
+    if not _included(execution, "input"):
+        return True
+    if status == "SUCCEEDED":
+        return not _included(execution, "output")
+    # Absent, or null as for an execution stopped without them: DescribeExecution tells.
+    return not execution.get("error") and not execution.get("cause")
+
+
+def _included(execution: dict, name: str) -> bool:
+    details = execution.get(f"{name}Details")
+    if isinstance(details, dict) and details.get("included") is False:
+        return False
+    return isinstance(execution.get(name), str)
+
+
+def marker_from_execution(
+    execution: dict, source: str, location: dict | None = None
+) -> tuple[dict, dict] | None:
+    """(location, document) for a finished execution, or None while it runs.
+
+    ``execution`` is an execution status event's ``detail`` or a DescribeExecution response
+    (the same fields). The document is the one the "Task Finished" event of the same execution
+    yields: a SUCCEEDED execution's output is that event's detail (see
+    ``statemachine/definition.py``), and a FAILED one's error and cause are the Catch's.
+    """
+    status = execution.get("status")
+    if status not in _TERMINAL_EXECUTION_STATES:
+        return None
+    if location is None:
+        execution_input = _parse_json(execution.get("input"))
+        if not isinstance(execution_input, dict):
+            raise InvalidEvent("execution status event without the execution input")
+        location = _location(execution_input.get("Marker"))
+    doc = new_marker(status, source, execution.get("executionArn"))
+    if status == "SUCCEEDED":
+        output = _parse_json(execution.get("output"))
+        if isinstance(output, dict):
+            # "JobResult": the output of executions started before the output was the outcome.
+            doc.update(_job_fields(output.get("Job") or output.get("JobResult")))
+    else:
+        error = execution.get("error")
+        if isinstance(error, str) and error.startswith(FAILED_ERROR_PREFIX):
+            error = error[len(FAILED_ERROR_PREFIX) :]  # the error the Catch caught
+        doc.update(_failure_fields(error, execution.get("cause")))
     return location, doc
 
 
 def marker_from_execution_event(detail: dict) -> tuple[dict, dict] | None:
     """(location, document) for an execution status change, or None when it is not terminal."""
-    status = detail.get("status")
-    if status not in _TERMINAL_EXECUTION_STATES:
-        return None
-    execution_input = _parse_json(detail.get("input"))
-    if not isinstance(execution_input, dict):
-        raise InvalidEvent("execution status event without the execution input")
-    location = _location(execution_input.get("Marker"))
-    # A SUCCEEDED execution has already announced itself; if that event was lost this still
-    # records the end, without job details.
-    doc = new_marker(status, "execution-status", detail.get("executionArn"))
-    doc["error"] = detail.get("error")
-    doc["cause"] = detail.get("cause")
-    doc["reason"] = detail.get("cause") or detail.get("error")
-    return location, doc
+    return marker_from_execution(detail, "execution-status")
 
 
 def new_marker(status: str, source: str, execution_arn: Any) -> dict:

@@ -665,29 +665,34 @@ def _compute() -> dict[str, Any]:
 
 def _lambda_overrides() -> dict[str, Any]:
     """What the merge changes in Chalice's resources (a deep merge: lists are replaced)."""
-    policy = [
-        _policy(
-            "write-markers",
-            [
-                {
-                    "Sid": "WriteCompletionMarkers",
-                    "Effect": "Allow",
-                    "Action": "s3:PutObject",
-                    "Resource": _sub(f"{_OBJECTS}/markers/*"),
-                },
-                {
-                    "Sid": "OwnLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": _arn("logs", "log-group:/aws/lambda/${AWS::StackName}-*"),
-                },
-            ],
-        )
+    statements = [
+        {
+            "Sid": "WriteCompletionMarkers",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": _sub(f"{_OBJECTS}/markers/*"),
+        },
+        {
+            "Sid": "OwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": _arn("logs", "log-group:/aws/lambda/${AWS::StackName}-*"),
+        },
     ]
+    policy = [_policy("write-markers", statements)]
+    # An execution status event may lack the input (AWS leaves it out of large events), the
+    # output or the error and cause: the handler then reads them with DescribeExecution.
+    describe = {
+        "Sid": "DescribeOwnExecutions",
+        "Effect": "Allow",
+        "Action": "states:DescribeExecution",
+        "Resource": _arn("states", "execution:${UsedStateMachine}:*"),
+    }
+    execution_policy = [_policy("write-markers", [*statements, describe])]
     environment = {"Variables": {"EVENTBATCH_STATE_MACHINE_ARN": {"Ref": "StateMachine"}}}
     return {
         f"{TASK_FUNCTION}Role": {"Properties": {"Policies": policy}},
-        f"{EXECUTION_FUNCTION}Role": {"Properties": {"Policies": policy}},
+        f"{EXECUTION_FUNCTION}Role": {"Properties": {"Policies": execution_policy}},
         TASK_FUNCTION: {
             "Properties": {
                 # Chalice writes the packaging interpreter's runtime, which AWS may no longer

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice_app.markers import new_marker, write_once
+from chalice_app.markers import marker_from_execution, write_once
 
 from .aws import AwsClients
 
@@ -219,15 +219,13 @@ class MarkerWatcher:
         age = datetime.datetime.now(datetime.timezone.utc) - stopped
         if age.total_seconds() < w.sweep_interval:
             return  # its event has had less than a sweep interval to arrive
-        doc = new_marker(status, "executor-fallback", w.execution_arn)
-        doc.update(
-            error=described.get("error"),
-            cause=described.get("cause"),
-            reason=described.get("cause") or described.get("error"),
-        )
-        s3 = w.clients.client("s3")
         location = {"Bucket": w.bucket, "Key": w.key}
-        if write_once(s3, location, doc):
+        # The same document the Lambda would have written from this execution's events.
+        found = marker_from_execution(described, "executor-fallback", location)
+        if found is None:
+            return
+        s3 = w.clients.client("s3")
+        if write_once(s3, location, found[1]):
             log.warning("no completion event for %s: marker written from DescribeExecution", w.key)
         self._resolve_from_s3(w)
 

@@ -12,7 +12,6 @@ from typing import Any
 # Substrings of Batch/Step Functions reasons, and the advice that goes with them.
 _HINTS: list[tuple[str, str]] = [
     ("OutOfMemoryError", "the task ran out of memory: raise 'memory' (GiB)"),
-    ("exit code 137", "the container was killed (often out of memory): raise 'memory' (GiB)"),
     ("attemptDurationSeconds", "the attempt ran past its time limit: raise 'time_limit' (s)"),
     (
         "Job attempt duration exceeded",
@@ -27,6 +26,8 @@ _HINTS: list[tuple[str, str]] = [
     ("job queue", "check 'batch_queue' names an existing, VALID and ENABLED job queue"),
     ("Host EC2", "the instance was reclaimed; the job is retried up to 'retry_attempts' times"),
     ("Terminated", "the job was terminated (cancelled, or stopped by an operator)"),
+    # Last: a timed-out attempt is killed with 137 too, and its reason says so more precisely.
+    ("exit code 137", "the container was killed (often out of memory): raise 'memory' (GiB)"),
 ]
 
 
@@ -96,4 +97,6 @@ def describe_failure(
     body = "\n".join(f"  {d}" for d in details)
     logs = io.get("log_tail")
     tail = f"\nLast lines of the container's log:\n{logs}" if logs else ""
-    return f"{headline}.\n{body}{_hint(reason, marker.get('cause'), marker.get('error'))}{tail}"
+    killed = f"exit code {exit_code}" if exit_code is not None else None
+    hint = _hint(reason, marker.get("cause"), marker.get("error"), killed)
+    return f"{headline}.\n{body}{hint}{tail}"

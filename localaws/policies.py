@@ -104,7 +104,9 @@ def role_policies(names: LocalNames) -> dict[str, dict[str, dict[str, Any]]]:
     """Role name -> {policy name: document}, as the stack's template gives each role."""
     s = names.settings
     job_roles = template._job_roles()
-    lambda_role = template._lambda_overrides()[f"{template.TASK_FUNCTION}Role"]
+    # One local role runs both handlers: the execution-status function's policy, which holds the
+    # task function's statements and DescribeExecution for what status events leave out.
+    lambda_role = template._lambda_overrides()[f"{template.EXECUTION_FUNCTION}Role"]
     return {
         s.batch_job_role_name: _role_policies(job_roles["JobRole"], names),
         s.batch_execution_role_name: _role_policies(job_roles["ExecutionRole"], names),

@@ -8,11 +8,17 @@ Flow, for the execution input the executor builds (see ``executor/workflow.py``)
     FindJobDefinition   describeJobDefinitions(name, ACTIVE)   the name is a hash of its content,
       -> Choice           found? reuse it : RegisterJobDefinition   so any ACTIVE one is identical
     SubmitJob           batch:submitJob.sync with retry rules, attempt timeout, per-task overrides
-    NotifySucceeded     events:putEvents "Task Finished" {Status: SUCCEEDED, Marker, Job}
+    Outcome             (Pass) the outcome {Marker, Status: SUCCEEDED, Job}: the execution's output
+    NotifySucceeded     events:putEvents "Task Finished" {ExecutionArn, **outcome}
     Catch (any state)   -> NotifyFailed {Status: FAILED, Marker, Error, Cause} -> Fail
 
 The Lambda writes the marker named in the event; Step Functions' own execution-status events
-cover an execution that stops, times out or fails outside the Catch.
+cover an execution that stops, times out or fails outside the Catch. The two events of one
+execution race (two Lambda invocations), so each carries the same facts: a SUCCEEDED
+execution's output is the outcome the "Task Finished" event announces, and a FAILED one ends in
+the Fail state with the Catch's Error (prefixed, see FAILED_ERROR_PREFIX) and Cause. A failed
+announcement does not change the outcome: it is caught, and the execution ends as the task did,
+for its status event to report.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from typing import Any
 
 EVENT_SOURCE = "covalent.eventbatch"
 EVENT_DETAIL_TYPE = "Task Finished"
+# A Fail state may not report an error name of the reserved "States." family (States Language:
+# "States MAY report errors with other names, which MUST NOT begin with the prefix 'States.'"),
+# yet the caught error is one (States.TaskFailed when the job failed): the execution's error is
+# the caught one under this prefix, which the Lambda removes (chalice_app/markers.py).
+FAILED_ERROR_PREFIX = "EventBatch."
 
 # Batch's throttling and transient server errors, as Step Functions names them per integration.
 _BATCH_TRANSIENT = [
@@ -55,8 +66,8 @@ def _arn(partition: str, integration: str) -> str:
     return f"arn:{partition}:states:::{integration}"
 
 
-def _notify(partition: str, detail: dict[str, Any], next_state: str | None) -> dict[str, Any]:
-    state: dict[str, Any] = {
+def _notify(partition: str, detail: dict[str, Any], next_state: str) -> dict[str, Any]:
+    return {
         "Type": "Task",
         "Resource": _arn(partition, "events:putEvents"),
         "Parameters": {
@@ -74,12 +85,13 @@ def _notify(partition: str, detail: dict[str, Any], next_state: str | None) -> d
         },
         "Retry": [_EVENTS_RETRY],
         "ResultPath": None,
+        # The announcement is best effort like the status event that backs it up: when it
+        # fails for good, the execution still ends as the task did (the error goes aside).
+        "Catch": [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyError", "Next": next_state}
+        ],
+        "Next": next_state,
     }
-    if next_state:
-        state["Next"] = next_state
-    else:
-        state["End"] = True
-    return state
 
 
 def build_definition(partition: str = "aws") -> dict[str, Any]:
@@ -153,11 +165,23 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
                 "ResultPath": "$.JobResult",
                 "Retry": [_THROTTLE_RETRY],
                 "Catch": _CATCH_ALL,
+                "Next": "Outcome",
+            },
+            "Outcome": {
+                # The outcome, as the "Task Finished" event carries it and as the execution's
+                # output (what its SUCCEEDED status event and DescribeExecution report).
+                "Type": "Pass",
+                "Parameters": {
+                    "Marker.$": "$.Marker",
+                    "Status": "SUCCEEDED",
+                    "Job.$": "$.JobResult",
+                },
                 "Next": "NotifySucceeded",
             },
             "NotifySucceeded": _notify(
-                partition, {"Status": "SUCCEEDED", "Job.$": "$.JobResult"}, next_state=None
+                partition, {"Status": "SUCCEEDED", "Job.$": "$.Job"}, next_state="Done"
             ),
+            "Done": {"Type": "Succeed"},
             "NotifyFailed": _notify(
                 partition,
                 {"Status": "FAILED", "Error.$": "$.Error.Error", "Cause.$": "$.Error.Cause"},
@@ -165,7 +189,7 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
             ),
             "Failed": {
                 "Type": "Fail",
-                "ErrorPath": "$.Error.Error",
+                "ErrorPath": f"States.Format('{FAILED_ERROR_PREFIX}{{}}', $.Error.Error)",
                 "CausePath": "$.Error.Cause",
             },
         },

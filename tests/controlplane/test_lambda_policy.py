@@ -24,11 +24,18 @@ def _listed(value: object) -> list:
 
 
 def test_same_statements_and_actions_as_the_stack_gives_the_lambda():
+    # chalice deploy gives both functions one policy: the execution-status function's, which
+    # holds the task function's statements.
     chalice = _statements(json.loads((ROOT / ".chalice" / "policy-markers.json").read_text()))
-    role = template._lambda_overrides()[f"{template.TASK_FUNCTION}Role"]
+    overrides = template._lambda_overrides()
+    task = _statements(
+        overrides[f"{template.TASK_FUNCTION}Role"]["Properties"]["Policies"][0]["PolicyDocument"]
+    )
+    role = overrides[f"{template.EXECUTION_FUNCTION}Role"]
     (policy,) = role["Properties"]["Policies"]
     stack = _statements(policy["PolicyDocument"])
     assert set(chalice) == set(stack)
+    assert set(task) < set(stack)
     for sid, statement in stack.items():
         assert sorted(_listed(chalice[sid]["Action"])) == sorted(_listed(statement["Action"]))
 

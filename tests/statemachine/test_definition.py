@@ -107,7 +107,10 @@ def test_every_parameter_exists_in_the_aws_api(overrides: dict[str, Any]) -> Non
         integration = state["Resource"].split(":::", 1)[1]
         service, operation = _OPERATIONS[integration]
         shape = session.get_service_model(service).operation_model(operation).input_shape
-        params = _parameters(state, execution)
+        state_input = execution
+        if name == "NotifySucceeded":  # its input is the outcome that the Outcome state built
+            state_input = {"Marker": execution["Marker"], "Status": "SUCCEEDED", "Job": {}}
+        params = _parameters(state, state_input)
         for key, value in params.items():
             _check(value, _member(shape, key), f"{name}.{key}")
         for required in shape.required_members:
@@ -129,8 +132,16 @@ def test_every_path_ends_in_an_announcement() -> None:
     for name in ("FindJobDefinition", "RegisterJobDefinition", "SubmitJob"):
         assert states[name]["Catch"][0]["Next"] == "NotifyFailed"
         assert states[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"]
-    assert states["NotifySucceeded"]["End"] is True
+    assert states["SubmitJob"]["Next"] == "Outcome"
+    assert states["Outcome"]["Next"] == "NotifySucceeded"
+    assert states["NotifySucceeded"]["Next"] == "Done"
+    assert states["Done"]["Type"] == "Succeed"
     assert states["NotifyFailed"]["Next"] == "Failed"
+    # A failed announcement is caught and the execution ends as the task did.
+    for name, end in (("NotifySucceeded", "Done"), ("NotifyFailed", "Failed")):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyError", "Next": end}
+        ]
     assert states["Failed"]["Type"] == "Fail"
     retry = states["SubmitJob"]["Retry"][0]
     assert "Batch.TooManyRequestsException" in retry["ErrorEquals"]
