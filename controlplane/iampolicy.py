@@ -131,10 +131,25 @@ DOCTOR_STATEMENT: dict[str, Any] = {
 }
 
 
-def policy(names: Names | None = None, with_doctor: bool = True) -> dict[str, Any]:
+# Read-only calls 'eventbatch status' and 'eventbatch logs' add to the executor's own reads
+# (marker listing and reads, ListExecutions, DescribeExecution, GetExecutionHistory); optional.
+# DescribeJobs has no resource-level permissions.
+STATUS_STATEMENT: dict[str, Any] = {
+    "Sid": "DispatchStatusAndLogs",
+    "Effect": "Allow",
+    "Action": ["batch:DescribeJobs", "logs:GetLogEvents"],
+    "Resource": "*",
+}
+
+
+def policy(
+    names: Names | None = None, with_doctor: bool = True, with_status: bool = True
+) -> dict[str, Any]:
     body = statements(names or Names())
     if with_doctor:
         body.append(DOCTOR_STATEMENT)
+    if with_status:
+        body.append(STATUS_STATEMENT)
     return {"Version": "2012-10-17", "Statement": body}
 
 

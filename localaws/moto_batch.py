@@ -39,7 +39,8 @@ class _LogForwarder(threading.Thread):
     def __init__(self, job: Any) -> None:
         super().__init__(name=f"live-logs-{job.job_id}", daemon=True)
         self.job = job
-        self.sent: set[tuple[int, str]] = set()
+        self.backend = job._log_backend  # moto's own, before _run wraps it
+        self.sent: set[tuple[float, str]] = set()
         self._lock = threading.Lock()
 
     def _container(self) -> Any:
@@ -62,7 +63,7 @@ class _LogForwarder(threading.Thread):
                 continue
             stamp, _, message = line.partition(" ")
             # The same timestamp and text moto computes for its own copy, so that it can skip it.
-            key = (int(unix_time_millis(default_timestamp_parser(stamp))), message.strip())
+            key = (unix_time_millis(default_timestamp_parser(stamp)), message.strip())
             with self._lock:
                 if key in self.sent:
                     continue
@@ -70,7 +71,7 @@ class _LogForwarder(threading.Thread):
             events.append({"timestamp": key[0], "message": key[1]})
         if events:
             backend, group, stream = (
-                self.job._log_backend,
+                self.backend,
                 self.job._log_group,
                 self.job._stream_name,
             )
