@@ -76,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .dispatcher import CovalentDispatch
-    from .render import as_json, table
+    from .render import as_json, links, table
     from .watch import current_status
 
     if args.watch:
@@ -90,5 +90,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(as_json(status) + "\n")
     else:
-        Console().print(table(status))
+        console = Console()
+        console.print(table(status))
+        for line in links(status):
+            console.print(line, soft_wrap=True, style="dim", highlight=False)
     return 0

@@ -48,8 +48,8 @@ def _outcome(row: ElectronRow) -> str:
     return "; ".join(parts)
 
 
-def table(status: DispatchStatus, links: bool = True) -> Group:
-    """The dispatch's electrons, their totals and (``links``) where to look in the console."""
+def table(status: DispatchStatus) -> Group:
+    """The dispatch's electrons, their totals, and what the estimates are."""
     taken = datetime.datetime.fromtimestamp(status.taken_at_ms / 1000, datetime.timezone.utc)
     grid = Table(
         title=f"dispatch {status.dispatch_id}  ({status.total['ended']}/"
@@ -101,13 +101,16 @@ def table(status: DispatchStatus, links: bool = True) -> Group:
         "",
     )
     notes = [Text(f"estimates: {status.estimates}; {status.prices}", style="dim")]
-    if links:
-        notes += [
-            Text(f"node {row.node_id} {kind}: {url}", style="dim")
-            for row in status.electrons
-            for kind, url in row.links.items()
-        ]
     return Group(grid, *notes)
+
+
+def links(status: DispatchStatus) -> list[str]:
+    """Where to look in the AWS console, one line per link (printed unwrapped)."""
+    return [
+        f"node {row.node_id} {kind}: {url}"
+        for row in status.electrons
+        for kind, url in row.links.items()
+    ]
 
 
 def as_json(status: DispatchStatus) -> str:

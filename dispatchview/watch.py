@@ -50,7 +50,7 @@ def watch(
             view: RenderableType
             try:
                 status = current_status(reader, settings, covalent)
-                view = table(status, links=False)
+                view = table(status)
             except UnknownDispatchError:
                 if covalent.finished() is not False:
                     raise
