@@ -87,8 +87,16 @@ def job_usage(job: Any, now_ms: int | None = None) -> dict[str, Any] | None:
     """Per-attempt and total vCPU-, GiB- and GPU-seconds of a Batch job document.
 
     ``now_ms`` (milliseconds since the epoch) counts an attempt still running up to that moment;
-    without it only ended attempts count. None when the document names no resources.
+    without it only ended attempts count. None when the document names no resources, or is not
+    shaped as expected: a usage figure must never keep the Lambda from writing the marker.
     """
+    try:
+        return _usage(job, now_ms)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return None
+
+
+def _usage(job: Any, now_ms: int | None) -> dict[str, Any] | None:
     resources = requested_resources(job)
     if resources is None:
         return None
@@ -112,7 +120,7 @@ def job_usage(job: Any, now_ms: int | None = None) -> dict[str, Any] | None:
         "vcpu": vcpu,
         "memory_gib": gib,
         "gpus": gpus,
-        "platform": platforms[0] if platforms else None,
+        "platform": str(platforms[0]) if isinstance(platforms, list) and platforms else None,
         "created_at": _get(job, "CreatedAt"),
         "attempts": attempts,
     }

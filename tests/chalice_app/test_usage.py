@@ -145,3 +145,18 @@ def test_unusable_values_give_no_usage(value: object) -> None:
         }
     }
     assert job_usage(job) is None
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"container": {"vcpus": 1, "memory": 1024}, "attempts": 7},
+        {"container": {"vcpus": 1, "memory": 1024}, "platformCapabilities": 5},
+        {"container": {"resourceRequirements": "VCPU"}},
+        {"container": {"vcpus": 1, "memory": 1024}, "attempts": [{"startedAt": "soon"}]},
+        ["not", "a", "job"],
+    ],
+)
+def test_an_odd_job_document_never_raises(job: object) -> None:
+    usage = job_usage(job)
+    assert usage is None or usage["seconds"] == 0
