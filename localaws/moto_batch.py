@@ -6,7 +6,7 @@
   task asked for, which is what its usage (chalice_app/usage.py) is computed from.
 * **Live container logs.** On AWS the awslogs driver ships a container's output to CloudWatch
   Logs while it runs, and the job names its log stream once it is RUNNING. moto copies the
-  output once, after the container exits. Here a thread per job forwards new lines every half
+  output once, after the container exits. Here a thread per job forwards new lines every
   second while the container runs, under the stream name moto uses; moto's own copy at the end
   then skips the lines already sent.
 
@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 PATCHED_MOTO_VERSION = "5.2.5"
-_POLL_S = 0.5
+_POLL_S = 1.0  # live enough to follow, and light with many jobs running at once
 _applied = False
 
 
