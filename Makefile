@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 # The product's code: linted, format-checked and type-checked.
-PRODUCT := executor statemachine chalice_app controlplane localaws eventbatch_cli.py
+PRODUCT := executor statemachine chalice_app controlplane localaws dispatchview eventbatch_cli.py
 
 
 .PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated validators

@@ -1,7 +1,8 @@
 """The ``eventbatch`` command: wires the subcommands of each part of the system.
 
 ``local`` comes from the local stack (localaws/), ``image`` and ``cleanup`` from the executor
-(executor/), ``deploy`` and ``doctor`` from the control plane's tooling (controlplane/).
+(executor/), ``deploy`` and ``doctor`` from the control plane's tooling (controlplane/),
+``status`` and ``logs`` from the read-only view of a dispatch (dispatchview/).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import sys
 from collections.abc import Sequence
 
 import controlplane.cli
+import dispatchview.cli
 import executor.cli
 import localaws.cli
 from executor.errors import EventBatchError
 
-_PARTS = (localaws.cli, executor.cli, controlplane.cli)
+_PARTS = (localaws.cli, executor.cli, controlplane.cli, dispatchview.cli)
 
 _EPILOG = """\
 examples:
@@ -26,6 +28,8 @@ examples:
   eventbatch cleanup DISPATCH_ID delete a finished dispatch's objects from S3
   eventbatch deploy              deploy the control plane to AWS, print [executors.awsbatch]
   eventbatch doctor              check the configured resources, permissions and Docker
+  eventbatch status DISPATCH_ID  one row per electron: stage, times, attempts, usage (--watch)
+  eventbatch logs DISPATCH_ID NODE_ID -f   an electron's container output, followed live
 """
 
 

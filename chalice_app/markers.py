@@ -22,6 +22,8 @@ import json
 import threading
 from typing import Any
 
+from chalice_app.usage import job_usage
+
 MARKER_VERSION = 1
 # The state machine's Fail state reports the caught error under this prefix, as the States
 # Language reserves "States." names (statemachine/definition.py, FAILED_ERROR_PREFIX).
@@ -67,6 +69,8 @@ def _job_fields(job: Any) -> dict:
         # Milliseconds since the epoch, of the last attempt: how long it ran.
         "started_at": _get(last, "StartedAt") or _get(job, "StartedAt"),
         "stopped_at": _get(last, "StoppedAt") or _get(job, "StoppedAt"),
+        # Requested resources x each attempt's running time (chalice_app/usage.py).
+        "usage": job_usage(job),
     }
 
 
@@ -184,6 +188,7 @@ def new_marker(status: str, source: str, execution_arn: Any) -> dict:
         "log_stream": None,
         "started_at": None,
         "stopped_at": None,
+        "usage": None,
         "error": None,
         "cause": None,
         "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),

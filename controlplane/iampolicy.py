@@ -160,11 +160,26 @@ def doctor_statements(n: Names) -> list[dict[str, Any]]:
     ]
 
 
-def policy(names: Names | None = None, with_doctor: bool = True) -> dict[str, Any]:
+# Read-only calls 'eventbatch status' adds to the executor's own reads (markers, ListExecutions,
+# DescribeExecution, GetExecutionHistory; 'eventbatch logs' reads under ReadJobLogs); optional.
+# DescribeJobs has no resource-level permissions.
+STATUS_STATEMENT: dict[str, Any] = {
+    "Sid": "DispatchStatus",
+    "Effect": "Allow",
+    "Action": "batch:DescribeJobs",
+    "Resource": "*",
+}
+
+
+def policy(
+    names: Names | None = None, with_doctor: bool = True, with_status: bool = True
+) -> dict[str, Any]:
     n = names or Names()
     body = statements(n)
     if with_doctor:
         body += doctor_statements(n)
+    if with_status:
+        body.append(STATUS_STATEMENT)
     return {"Version": "2012-10-17", "Statement": body}
 
 

@@ -1,13 +1,16 @@
 """A small Covalent workflow whose electrons run on AWS Batch (the local stack under `make demo`).
 
 Four electrons run in parallel, a fifth gathers their results. Nothing here knows about the
-local stack: `executor="awsbatch"` takes every setting from covalent.conf.
+local stack: `executor="awsbatch"` takes every setting from covalent.conf. While it waits, it
+shows the electrons' progress as `eventbatch status --watch DISPATCH_ID` does.
 """
 
 import os
 import time
 
 import covalent as ct
+
+from dispatchview.cli import watch_dispatch
 
 
 @ct.electron(executor="awsbatch")
@@ -34,7 +37,8 @@ def estimate_pi(seeds: list) -> float:
 if __name__ == "__main__":
     started = time.monotonic()
     dispatch_id = ct.dispatch(estimate_pi)([1, 2, 3, 4])
-    print(f"dispatched {dispatch_id}; waiting for the electrons on AWS Batch...")
+    print(f"dispatched {dispatch_id}; the electrons on AWS Batch:")
+    watch_dispatch(dispatch_id, interval=1.0)
     result = ct.get_result(dispatch_id, wait=True)
     elapsed = time.monotonic() - started
     print(f"\nworkflow {result.status} in {elapsed:.1f} s; pi ~ {result.result}")

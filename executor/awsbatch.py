@@ -26,12 +26,13 @@ from typing import Any
 import cloudpickle
 from covalent._shared_files.config import get_config
 from covalent._shared_files.exceptions import TaskCancelledError, TaskRuntimeError
+from covalent._shared_files.logger import app_log
 from covalent.executor.base import AsyncBaseExecutor
 from covalent.executor.utils import Signals
 
 from statemachine.deploy import state_machine_arn
 
-from . import logs, registry, storage, workflow
+from . import console, logs, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, stop_execution
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
@@ -177,6 +178,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             execution = await asyncio.to_thread(
                 _start, clients, prepared, location.execution_name, payload
             )
+            _announce(location, execution, clients)
             await self._ask(
                 Signals.PUT, ("job_handle", json.dumps({"execution_arn": execution.arn}))
             )
@@ -276,6 +278,17 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         return await asyncio.to_thread(
             cancel_execution, clients_for(self.settings), handle["execution_arn"]
         )
+
+
+def _announce(location: TaskLocation, execution: workflow.Execution, clients: AwsClients) -> None:
+    """One line per electron in the dispatcher's log (Covalent's logger), linking its execution."""
+    app_log.info(
+        "awsbatch: dispatch %s node %s started execution %s: %s",
+        location.dispatch_id,
+        location.node_id,
+        execution.name,
+        console.execution_url(execution.arn, clients.region, clients.partition()),
+    )
 
 
 class _Prepared:

@@ -42,6 +42,7 @@ _IMAGE_URI = re.compile(
 )
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_PRICES = ("fargate_vcpu_hour_usd", "fargate_gb_hour_usd", "ec2_vcpu_hour_usd")
 
 
 def _default_credentials_file() -> str:
@@ -90,6 +91,11 @@ class ExecutorSettings:
     # Seconds a job may wait for compute capacity, past its attempts' time limits, before the
     # executor reports it as stuck.
     queue_timeout: int = 3600
+    # Prices in USD for the estimates of 'eventbatch status'; 0 means "not set": Fargate then
+    # takes AWS's published rate for the region (dispatchview/pricing.py), EC2 shows none.
+    fargate_vcpu_hour_usd: float = 0.0
+    fargate_gb_hour_usd: float = 0.0
+    ec2_vcpu_hour_usd: float = 0.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -116,7 +122,7 @@ class ExecutorSettings:
             )
         if "extra_pip_packages" in values:
             values["extra_pip_packages"] = _as_package_tuple(values["extra_pip_packages"])
-        for name in ("vcpu", "memory", "poll_freq", "marker_interval"):
+        for name in ("vcpu", "memory", "poll_freq", "marker_interval", *_PRICES):
             if name in values:
                 values[name] = _as_number(name, values[name])
         for name in ("num_gpus", "retry_attempts", "time_limit", "queue_timeout"):
@@ -200,6 +206,9 @@ def _validate(s: ExecutorSettings) -> None:
         raise InvalidSettingError("queue_timeout", s.queue_timeout, "must be 0 or more seconds")
     if s.poll_freq <= 0:
         raise InvalidSettingError("poll_freq", s.poll_freq, "must be greater than 0 seconds")
+    for key in _PRICES:
+        if getattr(s, key) < 0:
+            raise InvalidSettingError(key, getattr(s, key), "a price is 0 (not set) or more")
     if s.marker_interval <= 0:
         raise InvalidSettingError(
             "marker_interval", s.marker_interval, "must be greater than 0 seconds"

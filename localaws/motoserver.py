@@ -1,6 +1,6 @@
 """The moto server process of the local stack: ``python -m localaws.motoserver PORT``.
 
-Runs moto in-process with Step Functions execution enabled and the compatibility patch applied,
+Runs moto in-process with Step Functions execution enabled and the compatibility patches applied,
 Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1), the state
 machine and the job containers calling with their roles' credentials (``identities``), and,
 when ``EVENTBATCH_CALL_LOG`` names a file, every request recorded with its caller.
@@ -21,12 +21,18 @@ def serve(port: int) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from localaws import callrecorder, identities, moto_cfn, moto_compat
+    from localaws import callrecorder, identities, moto_batch, moto_cfn, moto_compat
 
     if not moto_compat.apply():
         print(
             f"warning: moto is not {moto_compat.PATCHED_MOTO_VERSION}; the Step Functions "
             "compatibility patch was not applied",
+            file=sys.stderr,
+        )
+    if not moto_batch.apply():
+        print(
+            f"warning: moto is not {moto_batch.PATCHED_MOTO_VERSION}; Batch jobs report no "
+            "requested resources and their logs arrive only when they end",
             file=sys.stderr,
         )
     default_user_config["stepfunctions"]["execute_state_machine"] = True

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 EXECUTOR = Path(__file__).resolve().parents[2] / "executor"
-FORBIDDEN = ("controlplane", "localaws", "benchmarks", "eventbatch_cli", "tests")
+FORBIDDEN = ("controlplane", "localaws", "dispatchview", "benchmarks", "eventbatch_cli", "tests")
 
 
 def _imported_modules(path: Path) -> list[str]:

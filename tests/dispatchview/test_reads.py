@@ -1,0 +1,114 @@
+"""Reading a dispatch from S3 and Step Functions (moto in-process), and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from dispatchview.reads import DispatchReader, DispatchViewError, UnknownDispatchError
+from dispatchview.rows import dispatch_status
+from executor.aws import AwsClients
+from executor.settings import ExecutorSettings
+from statemachine.definition import build_definition
+
+BUCKET = "view-bucket"
+DISPATCH = "5f0c6a0e-1111-4222-8333-944445555666"
+
+
+@pytest.fixture
+def reader(moto_aws: None) -> DispatchReader:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("stepfunctions").create_state_machine(
+        name="covalent-eventbatch",
+        definition=json.dumps(build_definition()),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )
+    settings = ExecutorSettings(region="us-east-1", s3_bucket_name=BUCKET)
+    return DispatchReader(settings, AwsClients(region="us-east-1"), DISPATCH)
+
+
+def _put(key: str, body: bytes = b"x") -> None:
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+def _start(reader: DispatchReader, node_id: int) -> str:
+    return str(
+        boto3.client("stepfunctions").start_execution(
+            stateMachineArn=reader.state_machine_arn,
+            name=reader.location(node_id).execution_name,
+            input="{}",
+        )["executionArn"]
+    )
+
+
+def test_each_electron_gets_the_stage_its_records_show(reader: DispatchReader) -> None:
+    for node in (1, 2, 3):
+        _put(f"covalent/tasks/{DISPATCH}/{node}/task.pkl")
+    marker = {
+        "status": "FAILED",
+        "execution_arn": "arn:x",
+        "job_id": None,
+        "attempts": 2,
+        "exit_code": 3,
+        "reason": "Essential container in task exited",
+        "usage": None,
+    }
+    _put(f"covalent/markers/{DISPATCH}/1.json", json.dumps(marker).encode())
+    arn = _start(reader, 2)
+    status = dispatch_status(reader.snapshot(), reader.settings)
+    rows = {row.node_id: row for row in status.electrons}
+    assert (rows[1].stage, rows[1].ended, rows[1].attempts, rows[1].exit_code) == (
+        "failed",
+        True,
+        2,
+        3,
+    )
+    assert rows[1].reason == "Essential container in task exited"
+    assert (rows[2].stage, rows[2].ended, rows[2].execution_arn) == (
+        "starting execution",
+        False,
+        arn,
+    )
+    assert rows[2].links["execution"].endswith(f"#/v2/executions/details/{arn}")
+    assert (rows[3].stage, rows[3].execution_arn) == ("not started", None)
+    assert not status.all_ended and status.total["ended"] == 1
+
+
+def test_an_unknown_dispatch_says_so(reader: DispatchReader) -> None:
+    with pytest.raises(UnknownDispatchError, match=f"unknown dispatch {DISPATCH}: no electron"):
+        reader.snapshot()
+
+
+def test_a_cleaned_up_dispatch_says_so(reader: DispatchReader) -> None:
+    _start(reader, 4)  # its execution remains, its objects were deleted
+    with pytest.raises(DispatchViewError, match=f"dispatch {DISPATCH} was cleaned up"):
+        reader.snapshot()
+    with pytest.raises(DispatchViewError, match="was cleaned up"):
+        reader.node(4)
+
+
+def test_a_node_that_never_ran_here_says_so(reader: DispatchReader) -> None:
+    _put(f"covalent/tasks/{DISPATCH}/1/task.pkl")
+    with pytest.raises(
+        DispatchViewError,
+        match=rf"node 5 of dispatch {DISPATCH} never ran on "
+        r"this executor \(its electrons here: 1\)",
+    ):
+        reader.node(5)
+    assert reader.node(1).execution_status is None
+
+
+def test_a_missing_read_permission_names_the_call_and_the_statement(
+    reader: DispatchReader,
+) -> None:
+    s3 = reader.clients.client("s3")
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
+        with pytest.raises(DispatchViewError) as raised:
+            reader.snapshot()
+    message = str(raised.value)
+    assert message.startswith("missing read permission: ListObjectsV2 was denied")
+    assert "DispatchStatus statement" in message and "\n" not in message
