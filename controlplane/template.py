@@ -290,7 +290,14 @@ def _job_roles() -> dict[str, Any]:
                                 "Effect": "Allow",
                                 "Action": ["s3:GetObject", "s3:PutObject"],
                                 "Resource": _sub(f"{_OBJECTS}/tasks/*"),
-                            }
+                            },
+                            {
+                                # A child of a pack's array job announces its own electron.
+                                "Sid": "AnnounceOwnTaskFinished",
+                                "Effect": "Allow",
+                                "Action": "events:PutEvents",
+                                "Resource": _arn("events", "event-bus/default"),
+                            },
                         ],
                     )
                 ],
@@ -554,6 +561,20 @@ def _lambda_overrides() -> dict[str, Any]:
                     "Effect": "Allow",
                     "Action": "s3:PutObject",
                     "Resource": _sub(f"{_OBJECTS}/markers/*"),
+                },
+                {
+                    # A pack's end: its manifest says which marker each array child owes.
+                    "Sid": "ReadPackManifests",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": _sub(f"{_OBJECTS}/tasks/*/packs/*"),
+                },
+                {
+                    # ...and Batch's list of the failed children (no resource-level control).
+                    "Sid": "ListArrayChildren",
+                    "Effect": "Allow",
+                    "Action": "batch:ListJobs",
+                    "Resource": "*",
                 },
                 {
                     "Sid": "OwnLogs",
