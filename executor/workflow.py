@@ -179,7 +179,9 @@ def pack_execution_input(
             "Timeout": {"AttemptDurationSeconds": settings.time_limit},
             "Tags": {
                 "covalent-dispatch-id": pack.dispatch_id,
-                "covalent-node-ids": f"{first}-{last} ({len(pack.node_ids)} nodes)",
+                # Batch tag values allow letters, digits, spaces and _.:/=+-@ only.
+                "covalent-node-ids": f"{first}-{last}",
+                "covalent-node-count": str(len(pack.node_ids)),
             },
         },
     }
