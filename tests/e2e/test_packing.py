@@ -147,3 +147,48 @@ def test_pack_window_zero_keeps_one_execution_per_electron(covalent_server, loca
     for n in nodes:
         job_id = marker(aws, result.dispatch_id, n["node_id"])["job_id"]
         assert ":" not in job_id  # a job of its own, not an array child
+
+
+def test_cancel_terminates_each_packed_electrons_child(covalent_server, local_stack, aws):
+    @ct.electron(executor="awsbatch")
+    def long_task(i):
+        import time
+
+        time.sleep(600)
+
+    @ct.lattice
+    def fan_out(n):
+        return [long_task(i) for i in range(n)]
+
+    dispatch_id = ct.dispatch(fan_out)(3)
+    batch = aws.client("batch")
+    deadline = time.monotonic() + 180
+    children: list[dict] = []
+    while time.monotonic() < deadline and len(children) < 3:
+        time.sleep(1)
+        parents = batch.list_jobs(
+            jobQueue="covalent-batch-queue",
+            filters=[{"name": "JOB_NAME", "values": [f"covalent-{dispatch_id}-nodes-*"]}],
+        )["jobSummaryList"]
+        children = [
+            c
+            for p in parents
+            for c in batch.list_jobs(arrayJobId=p["jobId"], jobStatus="RUNNING")["jobSummaryList"]
+        ]
+    assert len(children) == 3, "the array job's children never all ran"
+
+    cancelled_at = time.monotonic()
+    ct.cancel(dispatch_id)
+    result = ct.get_result(dispatch_id, wait=True)
+    nodes = electron_nodes(result, "long_task")
+    assert [str(n["status"]) for n in nodes] == ["CANCELLED"] * 3, explain(result)
+    assert time.monotonic() - cancelled_at < 90
+    jobs = batch.describe_jobs(jobs=[c["jobId"] for c in children])["jobs"]
+    assert {j["status"] for j in jobs} == {"FAILED"}
+    assert all("Cancelled by Covalent" in j.get("statusReason", "") for j in jobs)
+    [execution] = _executions(aws, local_stack, dispatch_id)
+    deadline = time.monotonic() + 60
+    sfn = aws.client("stepfunctions")
+    while sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the pack's execution never ended"
+        time.sleep(1)
