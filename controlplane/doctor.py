@@ -113,7 +113,7 @@ class Doctor:
             self.add("region", FAIL, f"'{region}' is not a region", "set 'region', e.g. us-east-1")
 
     def bucket(self) -> None:
-        from .storage import check_bucket
+        from executor.storage import check_bucket
 
         name = self.s.s3_bucket_name
         try:
