@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from executor.packing import Gatherer
+from executor.packing import FAN_OUT_QUIET_WINDOWS, MAX_WAIT_WINDOWS, Gatherer
 
 
 def _launcher(calls: list[list[str]]):
@@ -79,7 +79,7 @@ def test_stragglers_cannot_hold_a_pack_open_forever() -> None:
     thread.join()
     futures_first = futures[0].result(timeout=5)
     assert calls, "the pack never closed"
-    assert 1 < len(calls[0]) <= 0.05 * 8 / 0.02 + 2
+    assert 1 < len(calls[0]) <= 0.05 * MAX_WAIT_WINDOWS / 0.02 + 2
     assert futures_first.endswith(f"@{len(calls[0])}")
 
 
@@ -93,3 +93,17 @@ def test_a_failed_launch_fails_every_member() -> None:
     for f in futures:
         with pytest.raises(RuntimeError, match="StartExecution refused"):
             f.result(timeout=5)
+
+
+def test_a_lone_member_waits_one_window_and_a_fan_out_waits_longer_for_stragglers() -> None:
+    calls: list[list[str]] = []
+    gatherer: Gatherer[str, str] = Gatherer()
+    launch = _launcher(calls)
+    started = time.monotonic()
+    assert gatherer.join("lone", "a", 0.1, launch).result(timeout=5) == "a@1"
+    assert time.monotonic() - started < 0.1 * 2
+    # Two arrive together; a third comes 3 windows later, still within the fan-out's wait.
+    first = [gatherer.join("fan", n, 0.1, launch) for n in "bc"]
+    time.sleep(0.1 * (FAN_OUT_QUIET_WINDOWS - 1))
+    last = gatherer.join("fan", "d", 0.1, launch)
+    assert [f.result(timeout=5) for f in [*first, last]] == ["b@3", "c@3", "d@3"]
