@@ -108,7 +108,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         queue_timeout: Seconds a job may wait for capacity (beyond its attempts' time limits)
             before the executor stops it and reports it as stuck.
         pack_window: Seconds to gather electrons that arrive together and would get the same
-            Batch job into one array job (default 0.25); 0 submits each on its own.
+            Batch job into one array job (default 0.2); 0 submits each on its own.
     """
 
     def __init__(

@@ -90,7 +90,7 @@ class ExecutorSettings:
     queue_timeout: int = 3600
     # Seconds the executor gathers electrons that arrive together and could share one Batch
     # array job; 0 submits every electron on its own.
-    pack_window: float = 0.25
+    pack_window: float = 0.2
 
     def __post_init__(self) -> None:
         _validate(self)

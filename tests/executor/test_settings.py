@@ -135,4 +135,4 @@ def test_the_wait_deadline_covers_every_attempt_and_the_queue() -> None:
 def test_pack_window_zero_is_kept_and_text_is_read_as_seconds() -> None:
     assert ExecutorSettings.resolve({"pack_window": 0}, {"pack_window": 0.5}).pack_window == 0
     assert ExecutorSettings.resolve({}, {"pack_window": "0.5"}).pack_window == 0.5
-    assert ExecutorSettings.resolve({}).pack_window == 0.25
+    assert ExecutorSettings.resolve({}).pack_window == 0.2
