@@ -57,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "poll_freq), so that completions cover every phase of the polling cycle",
     )
     p.add_argument(
-        "--executors", nargs="+", default=["ours", "polling"], choices=["ours", "polling"]
+        "--executors",
+        nargs="+",
+        default=["ours", "packed", "polling"],
+        choices=["ours", "packed", "polling"],
+        help="ours: each electron alone (pack_window 0); packed: the default, fan-outs as one "
+        "array job; polling: the baseline",
     )
     p.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
     p.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
@@ -119,6 +124,13 @@ def _run_one(
     return dict(json.loads(path.read_text()))
 
 
+def _ratios(scenario: dict[str, Any]) -> None:
+    if scenario.get("ours") and scenario.get("polling"):
+        scenario["ratios"] = report.compare(scenario["ours"], scenario["polling"])
+    if scenario.get("packed") and scenario.get("ours"):
+        scenario["packed_ratios"] = report.compare(scenario["packed"], scenario["ours"])
+
+
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
     try:
         from rich.console import Console
@@ -160,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = out / "runs" / f"{executor}-{tasks}x{duration:g}s.json"
                 if path.exists():
                     scenario[executor] = report.summarize_run(json.loads(path.read_text()))
-            if scenario.get("ours") and scenario.get("polling"):
-                scenario["ratios"] = report.compare(scenario["ours"], scenario["polling"])
+            _ratios(scenario)
             if len(scenario) > 2:
                 scenarios.append(scenario)
         return _report(scenarios, args, out)
@@ -190,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             for executor in args.executors:
                 raw = _run_one(executor, tasks, duration, args, out)
                 scenario[executor] = report.summarize_run(raw)
-            if scenario.get("ours") and scenario.get("polling"):
-                scenario["ratios"] = report.compare(scenario["ours"], scenario["polling"])
+            _ratios(scenario)
             scenarios.append(scenario)
         if args.profile:
             profile = str(out / "profile-ours-10x5s.prof")

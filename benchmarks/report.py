@@ -8,7 +8,7 @@ from typing import Any
 from . import stats
 from .counting import Charging, Request, aggregate
 
-EXECUTOR_LABELS = {"ours": "event-driven", "polling": "polling"}
+EXECUTOR_LABELS = {"ours": "event-driven", "packed": "event-driven packed", "polling": "polling"}
 
 
 def summarize_run(run: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +38,14 @@ def summarize_run(run: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mib": run["peak_rss_mib"],
         "rss_growth_mib": run["peak_rss_mib"] - run["rss_before_mib"],
         "state_transitions": run.get("state_transitions"),
+        "executions": run.get("executions"),
+        "submit_jobs": run.get("submit_jobs"),
+        "state_transitions_total": run.get("state_transitions_total"),
+        "start_executions": sum(
+            1
+            for r in run["requests"]
+            if (r["service"], r["operation"]) == ("sfn", "StartExecution")
+        ),
         "states": run.get("states"),
     }
 
@@ -55,6 +63,7 @@ def compare(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
         "awaiting_per_s": lambda s: s["requests"]["awaiting_per_s"],
         "cpu_s": lambda s: s["cpu_s"],
         "peak_rss_mib": lambda s: s["peak_rss_mib"],
+        "dispatch_to_last": lambda s: s["window_s"],
     }
     return {name: stats.ratio(get(ours), get(base)) for name, get in pick.items()}
 
@@ -107,6 +116,61 @@ def targets(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         r <= 1 / 3,
                         f"ratio {r:.2f}",
                     )
+        packed, alone = sc.get("packed"), sc.get("ours")
+        if packed and alone and sc["tasks"] >= 50:
+            add(
+                "packed: StartExecution and SubmitJob <= 2 each",
+                label,
+                packed["start_executions"] <= 2 and (packed["submit_jobs"] or 0) <= 2,
+                f"StartExecution {packed['start_executions']} (unpacked "
+                f"{alone['start_executions']}), SubmitJob {packed['submit_jobs']} (unpacked "
+                f"{alone['submit_jobs']})",
+            )
+            add(
+                "packed: SFN state transitions <= 20 in total",
+                label,
+                (packed["state_transitions_total"] or 0) <= 20,
+                f"{packed['state_transitions_total']} "
+                f"(unpacked {alone['state_transitions_total']})",
+            )
+            if base:
+                add(
+                    "packed: start median <= polling's",
+                    label,
+                    packed["start_s"]["median"] <= base["start_s"]["median"],
+                    f"{packed['start_s']['median']:.2f} s vs {base['start_s']['median']:.2f} s",
+                )
+            r = stats.ratio(packed["window_s"], alone["window_s"])
+            add(
+                "packed: dispatch to last result <= 0.7 x unpacked",
+                label,
+                r <= 0.7,
+                f"{packed['window_s']:.1f} s vs {alone['window_s']:.1f} s (ratio {r:.2f})",
+            )
+        if packed and alone:
+            add(
+                "packed: detection median no worse than unpacked (+0.3 s)",
+                label,
+                packed["detection_s"]["median"] <= alone["detection_s"]["median"] + 0.3,
+                f"{packed['detection_s']['median']:.2f} s vs "
+                f"{alone['detection_s']['median']:.2f} s",
+            )
+            add(
+                "packed: attributable requests/task no more than unpacked",
+                label,
+                packed["requests"]["per_task_attributable"]
+                <= alone["requests"]["per_task_attributable"] + 0.01,
+                f"{packed['requests']['per_task_attributable']:.2f} vs "
+                f"{alone['requests']['per_task_attributable']:.2f}",
+            )
+            if sc["tasks"] == 1:
+                d = packed["start_s"]["median"] - alone["start_s"]["median"]
+                add(
+                    "packed: a lone electron starts at most 0.3 s later",
+                    label,
+                    d <= 0.3,
+                    f"{d:+.2f} s",
+                )
     for n, runs in sorted(by_n.items()):
         if len({r["duration"] for r in runs}) < 2:
             continue
@@ -139,6 +203,16 @@ COLUMNS = [
         "SFN transitions",
         lambda s: "" if s["state_transitions"] is None else f"{s['state_transitions']}",
     ),
+    ("executions", lambda s: "" if s.get("executions") is None else f"{s['executions']}"),
+    ("StartExecution", lambda s: f"{s.get('start_executions', '')}" if s.get("executions") else ""),
+    ("SubmitJob", lambda s: "" if s.get("submit_jobs") is None else f"{s['submit_jobs']}"),
+    (
+        "SFN transitions total",
+        lambda s: (
+            "" if s.get("state_transitions_total") is None else f"{s['state_transitions_total']}"
+        ),
+    ),
+    ("dispatch to last result s", lambda s: f"{s['window_s']:.1f}"),
     ("CPU ms/task", lambda s: f"{s['cpu_ms_per_task']:.0f}"),
     ("peak RSS MiB", lambda s: f"{s['peak_rss_mib']:.0f}"),
     ("errors", lambda s: f"{s['errors']}"),
@@ -154,6 +228,7 @@ RATIO_COLUMNS = {
     "awaiting req/s": "awaiting_per_s",
     "CPU ms/task": "cpu_s",
     "peak RSS MiB": "peak_rss_mib",
+    "dispatch to last result s": "dispatch_to_last",
 }
 
 
@@ -162,15 +237,16 @@ def table_rows(scenarios: list[dict[str, Any]]) -> tuple[list[str], list[list[st
     header = [name for name, _ in COLUMNS]
     rows: list[list[str]] = []
     for sc in scenarios:
-        for key in ("ours", "polling"):
+        for key in ("ours", "packed", "polling"):
             if sc.get(key):
                 rows.append([fmt(sc[key]) for _, fmt in COLUMNS])
-        if sc.get("ratios"):
-            row = [f"{sc['tasks']}", f"{sc['duration']:g}", "ratio"]
-            for name, _ in COLUMNS[3:]:
-                value = sc["ratios"].get(RATIO_COLUMNS.get(name, ""), math.nan)
-                row.append("" if math.isnan(value) else f"{value:.2f}")
-            rows.append(row)
+        for ratios, label in (("ratios", "ratio"), ("packed_ratios", "ratio packed/unpacked")):
+            if sc.get(ratios):
+                row = [f"{sc['tasks']}", f"{sc['duration']:g}", label]
+                for name, _ in COLUMNS[3:]:
+                    value = sc[ratios].get(RATIO_COLUMNS.get(name, ""), math.nan)
+                    row.append("" if math.isnan(value) else f"{value:.2f}")
+                rows.append(row)
     return header, rows
 
 
@@ -194,15 +270,15 @@ def plot(scenarios: list[dict[str, Any]], path: str) -> None:
         ("awaiting requests per second (process)", "awaiting"),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    width = 0.38
+    width = 0.26
     for ax, (title, key) in zip(axes.flat, panels):
-        for i, executor in enumerate(("ours", "polling")):
+        for i, executor in enumerate(("ours", "packed", "polling")):
             xs, ys, p95 = [], [], []
             for x, sc in enumerate(scenarios):
                 s = sc.get(executor)
                 if not s:
                     continue
-                xs.append(x + (i - 0.5) * width)
+                xs.append(x + (i - 1) * width)
                 if key in ("detection_s", "overhead_s"):
                     ys.append(s[key]["median"])
                     p95.append(s[key]["p95"])

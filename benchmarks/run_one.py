@@ -40,13 +40,25 @@ from . import task  # noqa: E402
 from .counting import Charging, RequestCounter  # noqa: E402
 from .polling import PollingExecutor  # noqa: E402
 
-EXECUTORS = ("ours", "polling")
+# "ours" submits each electron on its own (pack_window = 0); "packed" is the default, which
+# gathers electrons arriving together into one array job.
+EXECUTORS = ("ours", "packed", "polling")
 _ECR = ("ecr", "*")
 CHARGING = {
     "ours": Charging(
         setup=frozenset(
             {("sts", "GetCallerIdentity"), ("s3", "GetBucketLocation"), _ECR}
             # The definition gate reads one execution's history, once per definition and process.
+            | {("sfn", "GetExecutionHistory")}
+        ),
+        shared=frozenset({("s3", "ListObjectsV2"), ("sfn", "ListExecutions")}),
+        awaiting=frozenset(
+            {("s3", "ListObjectsV2"), ("sfn", "ListExecutions"), ("sfn", "DescribeExecution")}
+        ),
+    ),
+    "packed": Charging(
+        setup=frozenset(
+            {("sts", "GetCallerIdentity"), ("s3", "GetBucketLocation"), _ECR}
             | {("sfn", "GetExecutionHistory")}
         ),
         shared=frozenset({("s3", "ListObjectsV2"), ("sfn", "ListExecutions")}),
@@ -186,6 +198,51 @@ def _state_transitions(clients: AwsClients, execution_arn: str) -> dict[str, Any
     }
 
 
+def _executions(clients: AwsClients, records: list[dict]) -> dict[str, Any]:
+    """Every execution the run started: how many, their SubmitJob calls and state transitions."""
+    sfn = clients.client("stepfunctions")
+    arns = sorted({r["job_handle"]["execution_arn"] for r in records if r["job_handle"]})
+    submits = transitions = 0
+    parents: dict[str, str] = {}
+    for arn in arns:
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            events += page["events"]
+        transitions += sum(1 for e in events if e["type"].endswith("StateEntered"))
+        for e in events:
+            details = e.get("taskSubmittedEventDetails") or {}
+            if details.get("resourceType") == "batch":
+                submits += 1
+                parents[arn] = json.loads(details.get("output") or "{}").get("JobId")
+    return {
+        "executions": len(arns),
+        "submit_jobs": submits,
+        "state_transitions_total": transitions,
+        "parents": parents,
+    }
+
+
+def _child_stops(clients: AwsClients, records: list[dict], parents: dict[str, str]) -> dict:
+    """When Batch says each packed electron's child job stopped (epoch s)."""
+    ids = {}
+    for r in records:
+        handle = r["job_handle"]
+        if (
+            handle
+            and handle.get("array_index") is not None
+            and parents.get(handle["execution_arn"])
+        ):
+            ids[f"{parents[handle['execution_arn']]}:{handle['array_index']}"] = r["node"]
+    stops: dict[int, float] = {}
+    batch = clients.client("batch")
+    listed = list(ids)
+    for start in range(0, len(listed), 100):
+        for job in batch.describe_jobs(jobs=listed[start : start + 100])["jobs"]:
+            if job.get("stoppedAt") and job["jobId"] in ids:
+                stops[ids[job["jobId"]]] = job["stoppedAt"] / 1000
+    return stops
+
+
 def _batch_stops(clients: AwsClients, executor: str, records: list[dict]) -> dict[int, float]:
     """When Batch says each job stopped (epoch s): splits detection into Batch's lag and ours."""
     stops: dict[int, float] = {}
@@ -218,10 +275,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = stack.local_settings(state, poll_freq=args.poll_freq)
     counter = RequestCounter()
     make: Callable[[], Any]
-    if args.executor == "ours":
+    if args.executor in ("ours", "packed"):
         clients = clients_for(settings)  # the very clients the product's executor uses
         counter.attach(clients.session)
         config = settings.to_config()
+        if args.executor == "ours":
+            config["pack_window"] = 0
         make = lambda: AWSBatchExecutor(**config)  # noqa: E731 - one executor per task, as Covalent
     else:
         # The original plugin's users hold broad rights (it registers and submits itself).
@@ -269,12 +328,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     checker = AwsClients(
         settings.credentials, settings.profile, settings.region, settings.endpoint_url
     )
-    for node, stopped in _batch_stops(checker, args.executor, records).items():
+    if args.executor == "polling":
+        stops = _batch_stops(checker, args.executor, records)
+    else:
+        counted = _executions(checker, records)
+        result.update({k: v for k, v in counted.items() if k != "parents"})
+        stops = _batch_stops(checker, args.executor, records)
+        stops.update(_child_stops(checker, records, counted["parents"]))
+    for node, stopped in stops.items():
         record = records[node]
         if record["error"] is None:
             record["batch_lag_s"] = stopped - record["task_end"]
             record["after_batch_s"] = record["returned_wall"] - stopped
-    if args.executor == "ours":
+    if args.executor in ("ours", "packed"):
         handle = next((r["job_handle"] for r in records if r["job_handle"]), None)
         if handle:
             result.update(_state_transitions(checker, handle["execution_arn"]))

@@ -27,6 +27,7 @@ from chalice_app.markers import (
     marker_from_task_event,
     write_once,
 )
+from chalice_app.packs import reconcile
 
 app = Chalice(app_name="covalent-eventbatch")
 app.log.setLevel(logging.INFO)
@@ -39,6 +40,7 @@ STATE_MACHINE_NAME = os.environ.get("EVENTBATCH_STATE_MACHINE_NAME") or DEFAULT_
 
 _s3 = None
 _sfn = None
+_batch = None
 
 
 def _s3_client():
@@ -53,6 +55,13 @@ def _sfn_client():
     if _sfn is None:
         _sfn = boto3.client("stepfunctions")
     return _sfn
+
+
+def _batch_client():
+    global _batch
+    if _batch is None:
+        _batch = boto3.client("batch")
+    return _batch
 
 
 def _write(location: dict, doc: dict) -> dict:
@@ -79,7 +88,13 @@ def on_task_finished(event):
     except InvalidEvent as exc:
         app.log.error("ignored event %s: %s", event.event_id, exc)
         return {"written": False, "ignored": str(exc)}
-    return _write(location, doc)
+    written = _write(location, doc)
+    if event.detail.get("Manifest"):
+        # A pack's array job ended: record the electrons whose child could not.
+        counts = reconcile(_s3_client(), _batch_client(), event.detail)
+        app.log.info("pack %s: %s", location["Key"], counts)
+        written["pack"] = counts
+    return written
 
 
 def state_machine_of_execution(execution_arn: object) -> str | None:

@@ -403,7 +403,14 @@ def _job_roles() -> dict[str, Any]:
                                 "Effect": "Allow",
                                 "Action": ["s3:GetObject", "s3:PutObject"],
                                 "Resource": _sub(f"{_OBJECTS}/tasks/*"),
-                            }
+                            },
+                            {
+                                # A child of a pack's array job announces its own electron.
+                                "Sid": "AnnounceOwnTaskFinished",
+                                "Effect": "Allow",
+                                "Action": "events:PutEvents",
+                                "Resource": _arn("events", "event-bus/default"),
+                            },
                         ],
                     )
                 ],
@@ -665,12 +672,26 @@ def _compute() -> dict[str, Any]:
 
 def _lambda_overrides() -> dict[str, Any]:
     """What the merge changes in Chalice's resources (a deep merge: lists are replaced)."""
-    statements = [
+    statements: list[dict[str, Any]] = [
         {
             "Sid": "WriteCompletionMarkers",
             "Effect": "Allow",
             "Action": "s3:PutObject",
             "Resource": _sub(f"{_OBJECTS}/markers/*"),
+        },
+        {
+            # A pack's end: its manifest says which marker each array child owes.
+            "Sid": "ReadPackManifests",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": _sub(f"{_OBJECTS}/tasks/*/packs/*"),
+        },
+        {
+            # ...and Batch's list of the failed children (no resource-level control).
+            "Sid": "ListArrayChildren",
+            "Effect": "Allow",
+            "Action": "batch:ListJobs",
+            "Resource": "*",
         },
         {
             "Sid": "OwnLogs",

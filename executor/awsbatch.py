@@ -4,8 +4,11 @@ One electron, in order (each step in its own module):
 
 1. ``storage``   cloudpickle (function, args, kwargs) to S3
 2. ``registry``  the runtime image, found in ECR by its content tag or built and pushed once
-3. ``workflow``  StartExecution of the state machine (named from dispatch and node: idempotent),
-                 which registers or reuses the job definition and submits the Batch job
+3. ``packing``   electrons arriving together (within ``pack_window`` s) that would get the same
+                 Batch job form a pack; a pack of one goes on alone
+   ``workflow``  StartExecution of the state machine (named from dispatch and node: idempotent),
+                 which registers or reuses the job definition and submits the Batch job; a pack
+                 uploads a manifest and starts one execution that submits one array job
 4. ``markers``   await the marker the Lambda writes when the EventBridge event arrives
 5. ``storage``   the result and the task's stdout/stderr back to Covalent
 
@@ -20,6 +23,8 @@ import json
 import logging
 import sys
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -34,12 +39,13 @@ from statemachine.deploy import state_machine_arn
 
 from . import console, logs, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
-from .cancel import cancel_execution, stop_execution
+from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
 from .image import ImageSpec, default_base_image
-from .layout import TaskLocation
+from .layout import PackLocation, TaskLocation
 from .markers import watcher
 from .outcome import describe_failure
+from .packing import Gatherer
 from .settings import ExecutorSettings
 
 EXECUTOR_PLUGIN_NAME = "AWSBatchExecutor"
@@ -102,6 +108,8 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         retry_user_errors: Retry a task whose own code failed, too.
         queue_timeout: Seconds a job may wait for capacity (beyond its attempts' time limits)
             before the executor stops it and reports it as stuck.
+        pack_window: Seconds to gather electrons that arrive together and would get the same
+            Batch job into one array job (default 0.2); 0 submits each on its own.
     """
 
     def __init__(
@@ -134,6 +142,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         marker_interval: float | None = None,
         retry_user_errors: bool | None = None,
         queue_timeout: int | None = None,
+        pack_window: float | None = None,
         **kwargs: Any,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
@@ -151,6 +160,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
     async def run(
         self, function: Any, args: list[Any], kwargs: dict[str, Any], task_metadata: dict[str, Any]
     ) -> Any:
+        called_at = time.monotonic()
         settings = self.settings
         clients = clients_for(settings)
         location = TaskLocation(
@@ -174,15 +184,21 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             )
             if await self._cancel_requested():
                 raise TaskCancelledError("Cancelled before submission: no job was submitted.")
-            payload = workflow.execution_input(settings, location, prepared.job_definition)
-            execution = await asyncio.to_thread(
-                _start, clients, prepared, location.execution_name, payload
-            )
+            packed = await self._join_pack(settings, clients, prepared, location, called_at)
+            if packed is None:
+                payload = workflow.execution_input(settings, location, prepared.job_definition)
+                execution = await asyncio.to_thread(
+                    _start, clients, prepared, location.execution_name, payload
+                )
+                handle: dict[str, Any] = {"execution_arn": execution.arn}
+            else:
+                execution = packed.execution
+                handle = {"execution_arn": execution.arn, "array_index": packed.index}
             _announce(location, execution, clients)
-            await self._ask(
-                Signals.PUT, ("job_handle", json.dumps({"execution_arn": execution.arn}))
+            await self._ask(Signals.PUT, ("job_handle", json.dumps(handle)))
+            marker = await self._await_marker(
+                settings, clients, location, execution, prepared, packed
             )
-            marker = await self._await_marker(settings, clients, location, execution, prepared)
             if marker.get("status") != "SUCCEEDED" and await self._cancel_requested():
                 raise TaskCancelledError(f"Cancelled: execution {execution.arn} was stopped.")
             return await asyncio.to_thread(self._collect, settings, clients, location, marker)
@@ -193,6 +209,21 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             if explained is None:
                 raise
             self._fail(str(explained))
+
+    async def _join_pack(
+        self,
+        settings: ExecutorSettings,
+        clients: AwsClients,
+        prepared: _Prepared,
+        location: TaskLocation,
+        called_at: float,
+    ) -> _Packed | None:
+        """This electron's place in a pack, or None when it goes alone (a pack of one)."""
+        if settings.pack_window <= 0:
+            return None
+        member = _Member(settings, clients, prepared, location, called_at)
+        future = _gatherer.join(_pack_key(member), member, settings.pack_window, _launch_pack)
+        return await asyncio.wrap_future(future)
 
     def _fail(self, message: str) -> None:
         print(message, file=self._task_stderr)
@@ -205,6 +236,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         location: TaskLocation,
         execution: workflow.Execution,
         prepared: _Prepared,
+        packed: _Packed | None = None,
     ) -> dict[str, Any]:
         future = watcher().watch(
             clients,
@@ -220,7 +252,12 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         try:
             return dict(await asyncio.wait_for(asyncio.wrap_future(future), timeout=deadline))
         except asyncio.TimeoutError:
-            await asyncio.to_thread(stop_execution, clients, execution.arn, "deadline")
+            if packed is None:
+                await asyncio.to_thread(stop_execution, clients, execution.arn, "deadline")
+            else:  # its siblings may be fine: only its own child is stopped
+                await asyncio.to_thread(
+                    stop_pack_member, clients, execution.arn, packed.index, "deadline"
+                )
             raise WaitTimeoutError(
                 f"No completion for execution {execution.arn} after {deadline:.0f} s "
                 f"({settings.retry_attempts} attempt(s) of at most {settings.time_limit} s plus "
@@ -275,9 +312,106 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         handle = json.loads(job_handle) if isinstance(job_handle, str) else job_handle
         if not handle or not handle.get("execution_arn"):
             return False
-        return await asyncio.to_thread(
-            cancel_execution, clients_for(self.settings), handle["execution_arn"]
+        settings = self.settings
+        clients = clients_for(settings)
+        if handle.get("array_index") is None:
+            return await asyncio.to_thread(cancel_execution, clients, handle["execution_arn"])
+        location = TaskLocation(
+            settings.s3_bucket_name,
+            settings.s3_prefix,
+            task_metadata["dispatch_id"],
+            int(task_metadata["node_id"]),
         )
+        return await asyncio.to_thread(
+            cancel_pack_member,
+            clients,
+            handle["execution_arn"],
+            int(handle["array_index"]),
+            {"Bucket": location.bucket, "Key": location.marker_key},
+        )
+
+
+class _Member:
+    """An electron waiting to be packed: what launching its pack needs to know of it."""
+
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        clients: AwsClients,
+        prepared: _Prepared,
+        location: TaskLocation,
+        called_at: float,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.prepared = prepared
+        self.location = location
+        self.called_at = called_at  # run() was called (monotonic clock)
+        self.joined_at = time.monotonic()  # ready to be packed: uploaded, image found
+
+
+class _Packed:
+    """An electron's place in a started pack: the pack's execution and its array index."""
+
+    def __init__(self, execution: workflow.Execution, index: int) -> None:
+        self.execution = execution
+        self.index = index
+
+
+def _pack_key(member: _Member) -> tuple[Any, ...]:
+    """Everything that decides the Batch job: electrons share a pack only when all of it matches.
+
+    The job definition's name is a hash of its content (image, roles, environment, log group,
+    platform); the rest is what SubmitJob sets per job.
+    """
+    s, location = member.settings, member.location
+    return (
+        id(member.clients),
+        member.prepared.state_machine_arn,
+        member.prepared.job_definition["JobDefinitionName"],
+        s.batch_queue,
+        json.dumps(workflow.resource_requirements(s)),
+        json.dumps(workflow.retry_strategy(s), sort_keys=True),
+        s.time_limit,
+        location.bucket,
+        location.prefix,
+        location.dispatch_id,
+    )
+
+
+def _launch_pack(members: Sequence[_Member]) -> list[_Packed | None]:
+    """Start a pack's execution (a pack of one is left to take the single-electron path)."""
+    if len(members) == 1:
+        return [None]
+    first = members[0]
+    settings, clients, prepared = first.settings, first.clients, first.prepared
+    pack = PackLocation(
+        first.location.bucket,
+        first.location.prefix,
+        first.location.dispatch_id,
+        tuple(m.location.node_id for m in members),
+    )
+    arn = workflow.execution_arn(prepared.state_machine_arn, pack.execution_name)
+    manifest = workflow.manifest(settings, arn, [m.location for m in members])
+    # How spread out the electrons arrived, in ms from the first run() call: what pack_window
+    # has to cover. For people reading a manifest; the children ignore it.
+    start = min(m.called_at for m in members)
+    for entry, m in zip(manifest["tasks"], members):
+        entry["run_called_ms"] = round((m.called_at - start) * 1000)
+        entry["joined_ms"] = round((m.joined_at - start) * 1000)
+    storage.write_json(clients, pack.bucket, pack.manifest_key, manifest)
+    payload = workflow.pack_execution_input(settings, pack, prepared.job_definition)
+    execution = _start(clients, prepared, pack.execution_name, payload)
+    log.info(
+        "pack of %d electrons (nodes %s) started as %s",
+        len(members),
+        pack.pack_id,
+        execution.arn,
+    )
+    return [_Packed(execution, index) for index in range(len(members))]
+
+
+_gatherer: Gatherer[_Member, _Packed | None] = Gatherer()
 
 
 def _announce(location: TaskLocation, execution: workflow.Execution, clients: AwsClients) -> None:

@@ -2,12 +2,21 @@
 
 On AWS, stopping an execution whose Batch task runs with .sync also terminates the job; the
 explicit TerminateJob makes that certain (and is needed on the local stack, where it does not).
+
+An electron of a pack shares its execution and array job with its siblings: cancelling it
+terminates only its own child (``PARENT:INDEX``) and writes its marker at once, since the pack's
+own end, which would otherwise record it, waits for the siblings.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice_app.markers import new_marker, write_once
 
 from .aws import AwsClients
 
@@ -45,4 +54,43 @@ def stop_execution(clients: AwsClients, execution_arn: str, why: str = "cancel")
 def cancel_execution(clients: AwsClients, execution_arn: str) -> bool:
     job_id = stop_execution(clients, execution_arn, "cancel")
     log.info("cancelled %s (job %s)", execution_arn, job_id)
+    return True
+
+
+def _parent_job_id(
+    clients: AwsClients,
+    execution_arn: str,
+    wait_s: float,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> str | None:
+    """The pack's array job id; waits a little for an execution still registering."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        job_id = submitted_job_id(clients, execution_arn)
+        if job_id or time.monotonic() >= deadline:
+            return job_id
+        sleep(1.0)
+
+
+def stop_pack_member(
+    clients: AwsClients, execution_arn: str, index: int, why: str = "cancel", wait_s: float = 30
+) -> str | None:
+    """Terminate the child that runs array index ``index``; return its job id, if any."""
+    reason = CANCEL_REASON if why == "cancel" else "Stopped by the executor: no completion in time"
+    parent = _parent_job_id(clients, execution_arn, wait_s)
+    if parent is None:
+        return None
+    child = f"{parent}:{index}"
+    clients.client("batch").terminate_job(jobId=child, reason=reason)
+    return child
+
+
+def cancel_pack_member(
+    clients: AwsClients, execution_arn: str, index: int, marker: dict[str, str]
+) -> bool:
+    child = stop_pack_member(clients, execution_arn, index, "cancel")
+    doc = new_marker("FAILED", "executor-cancel", execution_arn)
+    doc.update(job_id=child, job_status="FAILED", reason=CANCEL_REASON)
+    write_once(clients.client("s3"), marker, doc)
+    log.info("cancelled array child %s of %s", child, execution_arn)
     return True

@@ -92,3 +92,44 @@ def dispatch_prefixes(prefix: str, dispatch_id: str) -> list[str]:
     """Every prefix holding a dispatch's objects (for clean-up)."""
     root = f"{prefix}/" if prefix else ""
     return [f"{root}tasks/{dispatch_id}/", markers_prefix(prefix, dispatch_id)]
+
+
+@dataclass(frozen=True)
+class PackLocation:
+    """The S3 objects and names of one pack: electrons of a dispatch run as one array job.
+
+    ``pack_id`` is ``FIRST-LAST-HASH`` (first and last node ids, a hash of all of them), so the
+    names say which nodes a pack holds and never collide.
+    """
+
+    bucket: str
+    prefix: str
+    dispatch_id: str
+    node_ids: tuple[int, ...]
+
+    @property
+    def pack_id(self) -> str:
+        nodes = ",".join(str(n) for n in self.node_ids)
+        return f"{min(self.node_ids)}-{max(self.node_ids)}-{short_hash(nodes, 8)}"
+
+    @property
+    def manifest_key(self) -> str:
+        """Array index -> electron, read by each child."""
+        return f"{self._root}tasks/{self.dispatch_id}/packs/{self.pack_id}.json"
+
+    @property
+    def marker_key(self) -> str:
+        """The pack's own outcome (the array job's); each electron keeps its own marker."""
+        return f"{markers_prefix(self.prefix, self.dispatch_id)}pack-{self.pack_id}.json"
+
+    @property
+    def execution_name(self) -> str:
+        return safe_name(self.dispatch_id, "nodes", self.pack_id)
+
+    @property
+    def job_name(self) -> str:
+        return safe_name("covalent", self.dispatch_id, "nodes", self.pack_id, limit=128)
+
+    @property
+    def _root(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""

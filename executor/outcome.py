@@ -97,6 +97,7 @@ def describe_failure(
     body = "\n".join(f"  {d}" for d in details)
     logs = io.get("log_tail")
     tail = f"\nLast lines of the container's log:\n{logs}" if logs else ""
-    killed = f"exit code {exit_code}" if exit_code is not None else None
-    hint = _hint(reason, marker.get("cause"), marker.get("error"), killed)
+    # An exit code of 137 (SIGKILL) says "killed" even when Batch recorded no reason.
+    code = f"exit code {exit_code}" if exit_code is not None else None
+    hint = _hint(reason, marker.get("cause"), marker.get("error"), code)
     return f"{headline}.\n{body}{hint}{tail}"

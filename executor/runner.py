@@ -11,6 +11,12 @@ traceback) is written in every case, for people and for failures.
 
 Exit status: 0 when the task returned, 1 when it raised, the task's own code when it called
 ``sys.exit``. The job's retry rules use that to tell the user's failures from the platform's.
+
+A child of a pack's array job gets ``EVENTBATCH_MANIFEST_URI`` instead: it runs the electron at
+its ``AWS_BATCH_JOB_ARRAY_INDEX`` in the manifest, and announces that electron's completion
+itself, with the same "Task Finished" event the state machine sends for a single electron (its
+job role needs ``events:PutEvents``). A child that cannot announce (killed, timed out) is
+recorded from Batch's list of children when the array job ends.
 """
 
 from __future__ import annotations
@@ -20,10 +26,19 @@ import json
 import os
 import sys
 import tempfile
+import time
 import traceback
 from typing import Any, TextIO
 
 TASK_URI_ENV = "EVENTBATCH_TASK_URI"
+MANIFEST_URI_ENV = "EVENTBATCH_MANIFEST_URI"
+MANIFEST_VERSION = 1
+ARRAY_INDEX_ENV = "AWS_BATCH_JOB_ARRAY_INDEX"
+# Kept equal to statemachine.definition's (a test checks): the runner ships alone in the image.
+EVENT_SOURCE = "covalent.eventbatch"
+EVENT_DETAIL_TYPE = "Task Finished"
+# The runner's exit status when it cannot find what to run (no entry, no manifest).
+EXIT_NO_TASK = 2
 # Keeps io.json bounded; the full streams are in the job's CloudWatch log stream.
 MAX_STREAM_CHARS = 4 * 1024 * 1024
 
@@ -45,11 +60,112 @@ class _Tee(io.TextIOBase):
         self.stream.flush()
 
 
-def _split_uri(uri: str) -> tuple[str, str]:
+def _split_uri(uri: str, variable: str = TASK_URI_ENV) -> tuple[str, str]:
     if not uri.startswith("s3://"):
-        raise SystemExit(f"{TASK_URI_ENV} must be an s3:// URI, got {uri!r}")
+        raise SystemExit(f"{variable} must be an s3:// URI, got {uri!r}")
     bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key if key.endswith("/") else key + "/"
+
+
+class NoTaskError(Exception):
+    """The child cannot tell which electron it runs; the message names the manifest key."""
+
+
+def manifest_entry(s3: Any, manifest_uri: str, index_text: str | None) -> tuple[dict, dict]:
+    """(manifest, entry) of this array child; NoTaskError says what is missing and where."""
+    if not manifest_uri.startswith("s3://"):
+        raise NoTaskError(f"{MANIFEST_URI_ENV} must be an s3:// URI, got {manifest_uri!r}")
+    bucket, _, key = manifest_uri[len("s3://") :].partition("/")
+    if index_text is None or not index_text.strip().isdigit():
+        raise NoTaskError(
+            f"{ARRAY_INDEX_ENV} is {index_text!r}: this child of an array job cannot tell which "
+            f"entry of manifest s3://{bucket}/{key} to run"
+        )
+    index = int(index_text)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # noqa: BLE001 - every way of not finding it ends the same
+        raise NoTaskError(
+            f"cannot read manifest s3://{bucket}/{key} for array index {index}: {exc}"
+        ) from None
+    manifest = json.loads(body)
+    tasks = manifest.get("tasks") or []
+    if index >= len(tasks):
+        raise NoTaskError(
+            f"manifest s3://{bucket}/{key} has no entry for array index {index} "
+            f"({len(tasks)} entries)"
+        )
+    return manifest, tasks[index]
+
+
+def finished_event(
+    manifest: dict, entry: dict, exit_status: int, started_ms: int, stopped_ms: int
+) -> dict:
+    """The "Task Finished" entry for this child's electron, as the state machine sends it."""
+    attempt = int(os.environ.get("AWS_BATCH_JOB_ATTEMPT") or 1)
+    status = "SUCCEEDED" if exit_status == 0 else "FAILED"
+    job: dict[str, Any] = {
+        "JobId": os.environ.get("AWS_BATCH_JOB_ID"),
+        "Status": status,
+        # Only this attempt is known from inside; earlier ones count but say nothing.
+        "Attempts": [{}] * (attempt - 1)
+        + [
+            {
+                "StartedAt": started_ms,
+                "StoppedAt": stopped_ms,
+                "Container": {"ExitCode": exit_status},
+            }
+        ],
+    }
+    detail: dict[str, Any] = {
+        "Marker": entry["marker"],
+        "ExecutionArn": manifest.get("execution_arn"),
+        "Status": status,
+    }
+    if status == "SUCCEEDED":
+        detail["Job"] = job
+    else:
+        detail["Error"] = "Task.ExitStatus"
+        detail["Cause"] = json.dumps(job)
+    return {
+        "Source": EVENT_SOURCE,
+        "DetailType": EVENT_DETAIL_TYPE,
+        "Detail": json.dumps(detail),
+    }
+
+
+def should_report(manifest: dict, exit_status: int) -> bool:
+    """A failure Batch may still retry is left to its last attempt (or to the array's end)."""
+    if exit_status == 0:
+        return True
+    attempt = int(os.environ.get("AWS_BATCH_JOB_ATTEMPT") or 1)
+    return attempt >= int(manifest.get("report_failures_on_attempt") or 1)
+
+
+def run_array_child(s3: Any, events: Any, manifest_uri: str, index_text: str | None) -> int:
+    try:
+        manifest, entry = manifest_entry(s3, manifest_uri, index_text)
+    except NoTaskError as exc:
+        sys.stderr.write(f"eventbatch runner: {exc}\n")
+        return EXIT_NO_TASK
+    bucket, task_dir = _split_uri(entry["task_uri"], MANIFEST_URI_ENV)
+    started_ms = int(time.time() * 1000)
+    exit_status = run_task(s3, bucket, task_dir)
+    stopped_ms = int(time.time() * 1000)
+    if should_report(manifest, exit_status):
+        event = finished_event(manifest, entry, exit_status, started_ms, stopped_ms)
+        try:
+            failed = events.put_events(Entries=[event]).get("FailedEntryCount", 0)
+        except Exception as exc:  # noqa: BLE001 - the array's end records it instead
+            failed, reason = 1, str(exc)
+        else:
+            reason = "FailedEntryCount"
+        if failed:
+            sys.stderr.write(
+                f"eventbatch runner: could not announce node {entry.get('node_id')} "
+                f"({reason}); it is recorded when the array job ends\n"
+            )
+    return exit_status
 
 
 def run_task(s3: Any, bucket: str, task_dir: str) -> int:
@@ -125,6 +241,14 @@ def _describe(exc: BaseException) -> dict[str, str]:
 def main() -> int:
     import boto3
 
+    manifest_uri = os.environ.get(MANIFEST_URI_ENV)
+    if manifest_uri:
+        return run_array_child(
+            boto3.client("s3"),
+            boto3.client("events"),
+            manifest_uri,
+            os.environ.get(ARRAY_INDEX_ENV),
+        )
     uri = os.environ.get(TASK_URI_ENV, "")
     bucket, task_dir = _split_uri(uri)
     # AWS_ENDPOINT_URL is honoured by boto3 itself (local stack); nothing else is configured here.

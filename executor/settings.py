@@ -18,6 +18,8 @@ from typing import Any
 from .errors import InvalidSettingError
 
 PLATFORMS = ("EC2", "FARGATE")
+# Every electron of a group waits up to this long (seconds) before anything is submitted.
+MAX_PACK_WINDOW = 10.0
 
 # Fargate accepts only these vCPU values, each with its own memory range in GiB (min, max, step).
 # https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
@@ -96,6 +98,9 @@ class ExecutorSettings:
     fargate_vcpu_hour_usd: float = 0.0
     fargate_gb_hour_usd: float = 0.0
     ec2_vcpu_hour_usd: float = 0.0
+    # Seconds the executor gathers electrons that arrive together and could share one Batch
+    # array job; 0 submits every electron on its own.
+    pack_window: float = 0.2
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -122,7 +127,7 @@ class ExecutorSettings:
             )
         if "extra_pip_packages" in values:
             values["extra_pip_packages"] = _as_package_tuple(values["extra_pip_packages"])
-        for name in ("vcpu", "memory", "poll_freq", "marker_interval", *_PRICES):
+        for name in ("vcpu", "memory", "poll_freq", "marker_interval", "pack_window", *_PRICES):
             if name in values:
                 values[name] = _as_number(name, values[name])
         for name in ("num_gpus", "retry_attempts", "time_limit", "queue_timeout"):
@@ -212,6 +217,12 @@ def _validate(s: ExecutorSettings) -> None:
     if s.marker_interval <= 0:
         raise InvalidSettingError(
             "marker_interval", s.marker_interval, "must be greater than 0 seconds"
+        )
+    if not 0 <= s.pack_window <= MAX_PACK_WINDOW:
+        raise InvalidSettingError(
+            "pack_window",
+            s.pack_window,
+            f"0 (no packing) to {MAX_PACK_WINDOW} seconds; a fraction of a second suffices",
         )
     if s.platform == "EC2":
         if not float(s.vcpu).is_integer():

@@ -101,6 +101,12 @@ def read_json(clients: AwsClients, bucket: str, key: str) -> dict[str, Any] | No
     return dict(json.loads(body))
 
 
+def write_json(clients: AwsClients, bucket: str, key: str, doc: dict[str, Any]) -> None:
+    clients.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(doc).encode(), ContentType="application/json"
+    )
+
+
 def delete_prefixes(clients: AwsClients, bucket: str, prefixes: list[str]) -> int:
     """Delete every object under the prefixes; return how many were deleted."""
     s3 = clients.client("s3")

@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 
 from .aws import AwsClients
 from .errors import AwsSetupError
-from .layout import TaskLocation, safe_name, short_hash
-from .runner import TASK_URI_ENV
+from .layout import PackLocation, TaskLocation, safe_name, short_hash
+from .runner import MANIFEST_URI_ENV, MANIFEST_VERSION, TASK_URI_ENV
 from .settings import ExecutorSettings
 
 RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]
@@ -143,6 +143,73 @@ def execution_input(
     }
 
 
+def pack_execution_input(
+    settings: ExecutorSettings, pack: PackLocation, definition: dict[str, Any]
+) -> dict[str, Any]:
+    """The input of a pack's execution: one array job, child i running manifest entry i."""
+    first, last = min(pack.node_ids), max(pack.node_ids)
+    return {
+        "Marker": {"Bucket": pack.bucket, "Key": pack.marker_key},
+        "Manifest": {"Bucket": pack.bucket, "Key": pack.manifest_key},
+        "Task": {
+            "DispatchId": pack.dispatch_id,
+            "NodeIds": f"{first}-{last}",
+            "Count": len(pack.node_ids),
+        },
+        "JobDefinition": definition,
+        "Job": {
+            "JobName": pack.job_name,
+            "JobQueue": settings.batch_queue,
+            "ArrayProperties": {"Size": len(pack.node_ids)},
+            "ContainerOverrides": {
+                "ResourceRequirements": resource_requirements(settings),
+                "Environment": [
+                    {
+                        "Name": MANIFEST_URI_ENV,
+                        "Value": f"s3://{pack.bucket}/{pack.manifest_key}",
+                    }
+                ],
+            },
+            # Batch applies both to each child on its own: its attempts, its time limit.
+            "RetryStrategy": retry_strategy(settings),
+            "Timeout": {"AttemptDurationSeconds": settings.time_limit},
+            "Tags": {
+                "covalent-dispatch-id": pack.dispatch_id,
+                # Batch tag values allow letters, digits, spaces and _.:/=+-@ only.
+                "covalent-node-ids": f"{first}-{last}",
+                "covalent-node-count": str(len(pack.node_ids)),
+            },
+        },
+    }
+
+
+def manifest(
+    settings: ExecutorSettings,
+    execution_arn: str,
+    members: list[TaskLocation],
+) -> dict[str, Any]:
+    """Array index -> electron: what each child runs and which marker it reports to."""
+    return {
+        "version": MANIFEST_VERSION,
+        "execution_arn": execution_arn,
+        # A child whose task failed reports it at once unless Batch may still retry it.
+        "report_failures_on_attempt": settings.retry_attempts if settings.retry_user_errors else 1,
+        "tasks": [
+            {
+                "node_id": m.node_id,
+                "task_uri": f"s3://{m.bucket}/{m.task_dir}",
+                "marker": {"Bucket": m.bucket, "Key": m.marker_key},
+            }
+            for m in members
+        ],
+    }
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:P:states:R:A:stateMachine:M + name -> arn:P:states:R:A:execution:M:name."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
 def _missing_state_machine(arn: str, code: str) -> AwsSetupError:
     return AwsSetupError(
         f"State machine {arn} does not exist ({code}). Deploy the control plane ('eventbatch "
@@ -230,7 +297,7 @@ class DefinitionGate:
             for event in events:
                 entered = event.get("stateEnteredEventDetails", {}).get("name")
                 if (
-                    entered == "SubmitJob"
+                    entered in ("SubmitJob", "SubmitArrayJob")
                     or event["type"].startswith("Execution")
                     and event["type"] != "ExecutionStarted"
                 ):

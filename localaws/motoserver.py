@@ -23,10 +23,10 @@ def serve(port: int) -> None:
 
     from localaws import callrecorder, identities, moto_batch, moto_cfn, moto_compat
 
-    if not moto_compat.apply():
+    if not (moto_compat.apply() and moto_compat.apply_array_jobs()):
         print(
-            f"warning: moto is not {moto_compat.PATCHED_MOTO_VERSION}; the Step Functions "
-            "compatibility patch was not applied",
+            f"warning: moto is not {moto_compat.PATCHED_MOTO_VERSION}; the Step Functions and "
+            "Batch array job compatibility patches were not applied",
             file=sys.stderr,
         )
     if not moto_batch.apply():

@@ -12,6 +12,11 @@ Flow, for the execution input the executor builds (see ``executor/workflow.py``)
     NotifySucceeded     events:putEvents "Task Finished" {ExecutionArn, **outcome}
     Catch (any state)   -> NotifyFailed {Status: FAILED, Marker, Error, Cause} -> Fail
 
+A pack (the input has ``Manifest``) takes the same path with ``SubmitArrayJob`` (ArrayProperties
+from the input), ``PackOutcome`` and ``NotifyPack*``, whose events also carry the manifest. Each
+child announces its own electron from the container; the pack's events let the Lambda record,
+from Batch's list of children, the electrons whose child could not.
+
 The Lambda writes the marker named in the event; Step Functions' own execution-status events
 cover an execution that stops, times out or fails outside the Catch. The two events of one
 execution race (two Lambda invocations), so each carries the same facts: a SUCCEEDED
@@ -59,7 +64,9 @@ _EVENTS_RETRY = {
     "BackoffRate": 2.0,
     "JitterStrategy": "FULL",
 }
-_CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.Error", "Next": "NotifyFailed"}]
+# Any failure first goes through a Choice that sends a pack's to the pack's announcement, which
+# carries the manifest the Lambda needs to record every electron of the pack.
+_CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.Error", "Next": "WhichFailed"}]
 
 
 def _arn(partition: str, integration: str) -> str:
@@ -94,11 +101,83 @@ def _notify(partition: str, detail: dict[str, Any], next_state: str) -> dict[str
     }
 
 
+def _reuse(next_state: str) -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Parameters": {"Arn.$": "States.ArrayGetItem($.Existing.Arns, 0)"},
+        "ResultPath": "$.JobDefinitionRef",
+        "Next": next_state,
+    }
+
+
+def _register(partition: str, next_state: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": _arn(partition, "aws-sdk:batch:registerJobDefinition"),
+        "Parameters": {
+            "JobDefinitionName.$": "$.JobDefinition.JobDefinitionName",
+            "Type": "container",
+            "PlatformCapabilities.$": "$.JobDefinition.PlatformCapabilities",
+            "ContainerProperties.$": "$.JobDefinition.ContainerProperties",
+            "Tags.$": "$.JobDefinition.Tags",
+        },
+        "ResultSelector": {"Arn.$": "$.JobDefinitionArn"},
+        "ResultPath": "$.JobDefinitionRef",
+        "Retry": [_THROTTLE_RETRY],
+        "Catch": _CATCH_ALL,
+        "Next": next_state,
+    }
+
+
+def _submit(partition: str, next_state: str, array: bool) -> dict[str, Any]:
+    parameters = {
+        "JobName.$": "$.Job.JobName",
+        "JobQueue.$": "$.Job.JobQueue",
+        "JobDefinition.$": "$.JobDefinitionRef.Arn",
+        "ContainerOverrides.$": "$.Job.ContainerOverrides",
+        "RetryStrategy.$": "$.Job.RetryStrategy",
+        "Timeout.$": "$.Job.Timeout",
+        "Tags.$": "$.Job.Tags",
+    }
+    if array:
+        parameters["ArrayProperties.$"] = "$.Job.ArrayProperties"
+    return {
+        "Type": "Task",
+        "Resource": _arn(partition, "batch:submitJob.sync"),
+        "Parameters": parameters,
+        "ResultPath": "$.JobResult",
+        "Retry": [_THROTTLE_RETRY],
+        "Catch": _CATCH_ALL,
+        "Next": next_state,
+    }
+
+
+_IS_PACK = {"Variable": "$.Manifest", "IsPresent": True}
+_DEFINITION_FOUND = {"Variable": "$.Existing.Count", "NumericGreaterThan": 0}
+_FAILED = {"Status": "FAILED", "Error.$": "$.Error.Error", "Cause.$": "$.Error.Cause"}
+
+
+def _outcome(next_state: str, **extra: str) -> dict[str, Any]:
+    """The outcome, as the "Task Finished" event carries it and as the execution's output (what
+    its SUCCEEDED status event and DescribeExecution report)."""
+    return {
+        "Type": "Pass",
+        "Parameters": {
+            "Marker.$": "$.Marker",
+            "Status": "SUCCEEDED",
+            "Job.$": "$.JobResult",
+            **extra,
+        },
+        "Next": next_state,
+    }
+
+
 def build_definition(partition: str = "aws") -> dict[str, Any]:
     """The state machine definition for the given AWS partition (aws, aws-cn, aws-us-gov)."""
     return {
-        "Comment": "Covalent electron on AWS Batch: register or reuse the job definition, "
-        "submit and wait, then announce the outcome on EventBridge.",
+        "Comment": "Covalent electrons on AWS Batch: register or reuse the job definition, "
+        "submit one job (or one array job for a pack of electrons) and wait, then announce "
+        "the outcome on EventBridge.",
         "StartAt": "FindJobDefinition",
         "States": {
             "FindJobDefinition": {
@@ -117,75 +196,45 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
                 "Catch": _CATCH_ALL,
                 "Next": "JobDefinitionExists",
             },
+            # One choice routes both the job definition and the kind of job, so that a single
+            # electron walks exactly the states it did before packs existed.
             "JobDefinitionExists": {
                 "Type": "Choice",
                 "Choices": [
-                    {
-                        "Variable": "$.Existing.Count",
-                        "NumericGreaterThan": 0,
-                        "Next": "ReuseJobDefinition",
-                    }
+                    {"And": [_IS_PACK, _DEFINITION_FOUND], "Next": "ReusePackJobDefinition"},
+                    {**_DEFINITION_FOUND, "Next": "ReuseJobDefinition"},
+                    {**_IS_PACK, "Next": "RegisterPackJobDefinition"},
                 ],
                 "Default": "RegisterJobDefinition",
             },
-            "ReuseJobDefinition": {
-                "Type": "Pass",
-                "Parameters": {"Arn.$": "States.ArrayGetItem($.Existing.Arns, 0)"},
-                "ResultPath": "$.JobDefinitionRef",
-                "Next": "SubmitJob",
-            },
-            "RegisterJobDefinition": {
-                "Type": "Task",
-                "Resource": _arn(partition, "aws-sdk:batch:registerJobDefinition"),
-                "Parameters": {
-                    "JobDefinitionName.$": "$.JobDefinition.JobDefinitionName",
-                    "Type": "container",
-                    "PlatformCapabilities.$": "$.JobDefinition.PlatformCapabilities",
-                    "ContainerProperties.$": "$.JobDefinition.ContainerProperties",
-                    "Tags.$": "$.JobDefinition.Tags",
-                },
-                "ResultSelector": {"Arn.$": "$.JobDefinitionArn"},
-                "ResultPath": "$.JobDefinitionRef",
-                "Retry": [_THROTTLE_RETRY],
-                "Catch": _CATCH_ALL,
-                "Next": "SubmitJob",
-            },
-            "SubmitJob": {
-                "Type": "Task",
-                "Resource": _arn(partition, "batch:submitJob.sync"),
-                "Parameters": {
-                    "JobName.$": "$.Job.JobName",
-                    "JobQueue.$": "$.Job.JobQueue",
-                    "JobDefinition.$": "$.JobDefinitionRef.Arn",
-                    "ContainerOverrides.$": "$.Job.ContainerOverrides",
-                    "RetryStrategy.$": "$.Job.RetryStrategy",
-                    "Timeout.$": "$.Job.Timeout",
-                    "Tags.$": "$.Job.Tags",
-                },
-                "ResultPath": "$.JobResult",
-                "Retry": [_THROTTLE_RETRY],
-                "Catch": _CATCH_ALL,
-                "Next": "Outcome",
-            },
-            "Outcome": {
-                # The outcome, as the "Task Finished" event carries it and as the execution's
-                # output (what its SUCCEEDED status event and DescribeExecution report).
-                "Type": "Pass",
-                "Parameters": {
-                    "Marker.$": "$.Marker",
-                    "Status": "SUCCEEDED",
-                    "Job.$": "$.JobResult",
-                },
-                "Next": "NotifySucceeded",
-            },
+            "ReuseJobDefinition": _reuse("SubmitJob"),
+            "RegisterJobDefinition": _register(partition, "SubmitJob"),
+            "SubmitJob": _submit(partition, "Outcome", array=False),
+            "Outcome": _outcome("NotifySucceeded"),
             "NotifySucceeded": _notify(
                 partition, {"Status": "SUCCEEDED", "Job.$": "$.Job"}, next_state="Done"
             ),
             "Done": {"Type": "Succeed"},
-            "NotifyFailed": _notify(
+            "WhichFailed": {
+                "Type": "Choice",
+                "Choices": [{**_IS_PACK, "Next": "NotifyPackFailed"}],
+                "Default": "NotifyFailed",
+            },
+            "NotifyFailed": _notify(partition, _FAILED, next_state="Failed"),
+            # A pack: one array job, child i running the manifest's electron i. Each child
+            # announces its own electron; these announce the array job, and carry the manifest
+            # so that the Lambda can record the electrons whose child could not.
+            "ReusePackJobDefinition": _reuse("SubmitArrayJob"),
+            "RegisterPackJobDefinition": _register(partition, "SubmitArrayJob"),
+            "SubmitArrayJob": _submit(partition, "PackOutcome", array=True),
+            "PackOutcome": _outcome("NotifyPackSucceeded", **{"Manifest.$": "$.Manifest"}),
+            "NotifyPackSucceeded": _notify(
                 partition,
-                {"Status": "FAILED", "Error.$": "$.Error.Error", "Cause.$": "$.Error.Cause"},
-                next_state="Failed",
+                {"Status": "SUCCEEDED", "Job.$": "$.Job", "Manifest.$": "$.Manifest"},
+                next_state="Done",
+            ),
+            "NotifyPackFailed": _notify(
+                partition, {**_FAILED, "Manifest.$": "$.Manifest"}, next_state="Failed"
             ),
             "Failed": {
                 "Type": "Fail",

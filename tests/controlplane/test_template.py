@@ -83,19 +83,28 @@ def test_execution_status_rule_and_handlers_are_bound_to_this_state_machine(pack
     assert variables == {"UsedStateMachine": {"Fn::GetAtt": ["StateMachine", "Name"]}}
 
 
-def test_lambda_may_write_markers_only(packaged):
+def test_lambda_writes_markers_and_reads_only_pack_manifests(packaged):
     resources = packaged.template["Resources"]
+    objects = "arn:${AWS::Partition}:s3:::${UsedBucket}/${S3Prefix}"
     for role in ("OnTaskFinishedRole", "OnExecutionStatusRole"):
         statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        s3 = [s for s in statements if "s3" in json.dumps(s["Action"])]
-        assert len(s3) == 1
-        assert s3[0]["Action"] == "s3:PutObject"
-        assert s3[0]["Resource"] == {
-            "Fn::Sub": [
-                "arn:${AWS::Partition}:s3:::${UsedBucket}/${S3Prefix}/markers/*",
-                {"UsedBucket": template.IN_USE["UsedBucket"]},
-            ]
+        s3 = {
+            s["Action"]: s["Resource"]["Fn::Sub"][0]
+            for s in statements
+            if "s3" in json.dumps(s["Action"])
         }
+        assert s3 == {
+            "s3:PutObject": f"{objects}/markers/*",
+            "s3:GetObject": f"{objects}/tasks/*/packs/*",
+        }
+
+
+def test_job_role_may_announce_its_own_task_and_nothing_more(packaged):
+    role = packaged.template["Resources"]["JobRole"]["Properties"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    events = [s for s in statements if "events" in json.dumps(s["Action"])]
+    assert [s["Action"] for s in events] == ["events:PutEvents"]
+    assert "event-bus/default" in json.dumps(events[0]["Resource"])
 
 
 def test_bucket_is_private_encrypted_and_expires_tasks_and_markers(packaged):

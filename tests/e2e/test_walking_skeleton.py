@@ -46,7 +46,8 @@ def test_lattice_runs_through_step_functions_batch_and_markers(covalent_server, 
     assert result.result == 0 + 1 + 4
 
     # Every electron on awsbatch (three squares, Covalent's list collector, the total) went
-    # through exactly one execution, named after its node, that SUCCEEDED.
+    # through exactly one execution that SUCCEEDED: its own, named after its node, or that of
+    # the pack it arrived with (the three squares, usually), whose manifest lists it.
     on_batch = {
         str(node["node_id"])
         for node in node_results(result)
@@ -54,15 +55,28 @@ def test_lattice_runs_through_step_functions_batch_and_markers(covalent_server, 
     }
     assert len(on_batch) == 5
     executions = _executions(aws, local_stack.state_machine_arn, dispatch_id)
-    assert {e["name"].rsplit("-", 1)[1] for e in executions} == on_batch
-    assert len(executions) == len(on_batch)
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
-
     s3 = aws.client("s3")
     bucket = "covalent-eventbatch-local"
-    job_definitions = set()
+    covered_by: dict[str, str] = {}
     for execution in executions:
-        node_id = execution["name"].rsplit("-", 1)[1]
+        name = execution["name"][len(dispatch_id) + 1 :]
+        if name.startswith("nodes-"):
+            manifest = json.loads(
+                s3.get_object(
+                    Bucket=bucket, Key=f"covalent/tasks/{dispatch_id}/packs/{name[6:]}.json"
+                )["Body"].read()
+            )
+            nodes = [str(t["node_id"]) for t in manifest["tasks"]]
+        else:
+            nodes = [name]
+        for node_id in nodes:
+            assert node_id not in covered_by, f"node {node_id} ran twice"
+            covered_by[node_id] = execution["executionArn"]
+    assert set(covered_by) == on_batch
+
+    job_definitions = set()
+    for node_id, execution_arn in covered_by.items():
         marker = json.loads(
             s3.get_object(Bucket=bucket, Key=f"covalent/markers/{dispatch_id}/{node_id}.json")[
                 "Body"
@@ -71,7 +85,7 @@ def test_lattice_runs_through_step_functions_batch_and_markers(covalent_server, 
         # Written by the Chalice handler from the "Task Finished" event, not by a fallback.
         assert marker["source"] == "task-finished"
         assert marker["status"] == "SUCCEEDED"
-        assert marker["execution_arn"] == execution["executionArn"]
+        assert marker["execution_arn"] == execution_arn
         job = aws.client("batch").describe_jobs(jobs=[marker["job_id"]])["jobs"][0]
         assert job["status"] == "SUCCEEDED"
         job_definitions.add(job["jobDefinition"])

@@ -80,3 +80,131 @@ def test_sys_exit_code_becomes_the_exit_status(s3) -> None:  # type: ignore[no-u
     io = _io(s3)
     assert io["exit_status"] == 3
     assert io["exception"]["type"] == "SystemExit"
+
+
+# --- a child of a pack's array job -----------------------------------------------------------
+
+MANIFEST_KEY = "covalent/tasks/d/packs/1-2-abc.json"
+EXECUTION = "arn:aws:states:us-east-1:1:execution:covalent-eventbatch:d-nodes-1-2-abc"
+
+
+class _RecordedEvents:
+    """Stands in for the EventBridge client: what the child announced."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def put_events(self, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's name
+        self.entries += Entries
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]}
+
+
+def _put_manifest(s3, tasks: int = 2) -> None:  # type: ignore[no-untyped-def]
+    manifest = {
+        "version": 1,
+        "execution_arn": EXECUTION,
+        "report_failures_on_attempt": 1,
+        "tasks": [
+            {
+                "node_id": 10 + i,
+                "task_uri": f"s3://{BUCKET}/covalent/tasks/d/{10 + i}/",
+                "marker": {"Bucket": BUCKET, "Key": f"covalent/markers/d/{10 + i}.json"},
+            }
+            for i in range(tasks)
+        ],
+    }
+    s3.put_object(Bucket=BUCKET, Key=MANIFEST_KEY, Body=json.dumps(manifest).encode())
+
+
+def _put_node_task(s3, node: int, function, *args) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"covalent/tasks/d/{node}/task.pkl",
+        Body=cloudpickle.dumps((function, list(args), {})),
+    )
+
+
+def test_child_runs_its_entry_and_announces_its_own_marker(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from chalice_app.markers import marker_from_task_event
+    from executor.runner import run_array_child
+
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "parent:1")
+    _put_manifest(s3)
+    _put_node_task(s3, 11, lambda x: x * 2, 21)
+    events = _RecordedEvents()
+    assert run_array_child(s3, events, f"s3://{BUCKET}/{MANIFEST_KEY}", "1") == 0
+    outcome = cloudpickle.loads(
+        s3.get_object(Bucket=BUCKET, Key="covalent/tasks/d/11/result.pkl")["Body"].read()
+    )
+    assert outcome["result"] == 42
+    [entry] = events.entries
+    assert (entry["Source"], entry["DetailType"]) == ("covalent.eventbatch", "Task Finished")
+    # The Lambda turns it into node 11's marker, with this child's job id.
+    location, doc = marker_from_task_event(json.loads(entry["Detail"]))
+    assert location == {"Bucket": BUCKET, "Key": "covalent/markers/d/11.json"}
+    assert (doc["status"], doc["job_id"], doc["exit_code"], doc["attempts"]) == (
+        "SUCCEEDED",
+        "parent:1",
+        0,
+        1,
+    )
+    assert doc["execution_arn"] == EXECUTION
+
+
+def test_child_whose_task_raises_announces_the_failure(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from chalice_app.markers import marker_from_task_event
+    from executor.runner import run_array_child
+
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "parent:0")
+
+    def boom() -> None:
+        raise KeyError("nope")
+
+    _put_manifest(s3)
+    _put_node_task(s3, 10, boom)
+    events = _RecordedEvents()
+    assert run_array_child(s3, events, f"s3://{BUCKET}/{MANIFEST_KEY}", "0") == 1
+    _, doc = marker_from_task_event(json.loads(events.entries[0]["Detail"]))
+    assert (doc["status"], doc["job_id"], doc["exit_code"]) == ("FAILED", "parent:0", 1)
+
+
+def test_a_failure_batch_may_retry_is_not_announced_before_the_last_attempt(
+    s3, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from executor.runner import should_report
+
+    manifest = {"report_failures_on_attempt": 3}
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "2")
+    assert should_report(manifest, 0) and not should_report(manifest, 1)
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "3")
+    assert should_report(manifest, 1)
+
+
+@pytest.mark.parametrize(
+    ("index", "tasks", "expected"),
+    [
+        ("5", 2, "has no entry for array index 5 (2 entries)"),
+        (None, 2, "AWS_BATCH_JOB_ARRAY_INDEX is None"),
+        ("0", None, "cannot read manifest"),
+    ],
+)
+def test_child_without_its_entry_fails_naming_the_manifest_key(  # type: ignore[no-untyped-def]
+    s3, capsys, index, tasks, expected
+) -> None:
+    from executor.runner import EXIT_NO_TASK, run_array_child
+
+    if tasks is not None:
+        _put_manifest(s3, tasks)
+    events = _RecordedEvents()
+    assert run_array_child(s3, events, f"s3://{BUCKET}/{MANIFEST_KEY}", index) == EXIT_NO_TASK
+    err = capsys.readouterr().err
+    assert expected in err
+    assert f"s3://{BUCKET}/{MANIFEST_KEY}" in err
+    assert events.entries == []
+
+
+def test_runner_event_names_match_the_state_machine() -> None:
+    from executor import runner
+    from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
+
+    assert (runner.EVENT_SOURCE, runner.EVENT_DETAIL_TYPE) == (EVENT_SOURCE, EVENT_DETAIL_TYPE)

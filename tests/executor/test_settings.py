@@ -118,6 +118,9 @@ def test_fargate_with_one_of_the_pair_given_lists_the_valid_pairs(
         ({"retry_attempts": 0}, "retry_attempts", "1 to 10"),
         ({"retry_attempts": 11}, "retry_attempts", "1 to 10"),
         ({"num_gpus": -1}, "num_gpus", "0 or more"),
+        ({"pack_window": -0.1}, "pack_window", "0 (no packing) to 10"),
+        ({"pack_window": 60}, "pack_window", "0 (no packing) to 10"),
+        ({"pack_window": "soon"}, "pack_window", "a number is required"),
         ({"platform": "LAMBDA"}, "platform", "EC2, FARGATE"),
         ({"platform": "FARGATE", "num_gpus": 1, "vcpu": 1, "memory": 2}, "num_gpus", "no GPUs"),
         ({"platform": "FARGATE", "vcpu": 3, "memory": 8}, "vcpu", "Fargate allows"),
@@ -167,3 +170,9 @@ def test_the_wait_deadline_covers_every_attempt_and_the_queue() -> None:
     )
     assert wait_deadline(settings) == 3 * 600 + 900
     assert wait_deadline(ExecutorSettings()) == 3 * 300 + 3600
+
+
+def test_pack_window_zero_is_kept_and_text_is_read_as_seconds() -> None:
+    assert ExecutorSettings.resolve({"pack_window": 0}, {"pack_window": 0.5}).pack_window == 0
+    assert ExecutorSettings.resolve({}, {"pack_window": "0.5"}).pack_window == 0.5
+    assert ExecutorSettings.resolve({}).pack_window == 0.2

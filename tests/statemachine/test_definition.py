@@ -15,9 +15,9 @@ import botocore.session
 import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
-from executor.layout import TaskLocation
+from executor.layout import PackLocation, TaskLocation
 from executor.settings import ExecutorSettings
-from executor.workflow import execution_input, job_definition
+from executor.workflow import execution_input, job_definition, pack_execution_input
 from statemachine.definition import build_definition
 
 GOLDEN = Path(__file__).with_name("golden_definition.json")
@@ -29,11 +29,23 @@ _OPERATIONS = {
 }
 
 
-def _sample_input(**overrides: Any) -> dict[str, Any]:
+_PACK_STATES = {
+    "ReusePackJobDefinition",
+    "RegisterPackJobDefinition",
+    "SubmitArrayJob",
+    "NotifyPackSucceeded",
+    "NotifyPackFailed",
+}
+
+
+def _sample_input(pack: bool = False, **overrides: Any) -> dict[str, Any]:
     settings = ExecutorSettings.resolve({"num_gpus": 1, **overrides})
     definition = job_definition(
         settings, "123.dkr.ecr.us-east-1.amazonaws.com/r:t", "aws", "123", "us-east-1"
     )
+    if pack:
+        location = PackLocation("bucket", "covalent", "d-1", (3, 4, 9))
+        return pack_execution_input(settings, location, definition)
     return execution_input(settings, TaskLocation("bucket", "covalent", "d-1", 3), definition)
 
 
@@ -96,20 +108,28 @@ def _parameters(task: dict[str, Any], execution: dict[str, Any]) -> dict[str, An
 @pytest.mark.parametrize(
     "overrides", [{}, {"platform": "FARGATE", "num_gpus": 0, "vcpu": 0.5, "memory": 1}]
 )
-def test_every_parameter_exists_in_the_aws_api(overrides: dict[str, Any]) -> None:
-    execution = _sample_input(**overrides)
+@pytest.mark.parametrize("pack", [False, True], ids=["single", "pack"])
+def test_every_parameter_exists_in_the_aws_api(overrides: dict[str, Any], pack: bool) -> None:
+    execution = _sample_input(pack, **overrides)
     session = botocore.session.get_session()
     definition = build_definition("aws")
     checked = 0
     for name, state in definition["States"].items():
-        if state["Type"] != "Task":
+        if (
+            state["Type"] != "Task"
+            or (name in _PACK_STATES) != pack
+            and name != ("FindJobDefinition")
+        ):
             continue
         integration = state["Resource"].split(":::", 1)[1]
         service, operation = _OPERATIONS[integration]
         shape = session.get_service_model(service).operation_model(operation).input_shape
         state_input = execution
-        if name == "NotifySucceeded":  # its input is the outcome that the Outcome state built
+        if name in ("NotifySucceeded", "NotifyPackSucceeded"):
+            # Its input is the outcome that the Outcome (PackOutcome) state built.
             state_input = {"Marker": execution["Marker"], "Status": "SUCCEEDED", "Job": {}}
+            if pack:
+                state_input["Manifest"] = execution["Manifest"]
         params = _parameters(state, state_input)
         for key, value in params.items():
             _check(value, _member(shape, key), f"{name}.{key}")
@@ -118,7 +138,7 @@ def test_every_parameter_exists_in_the_aws_api(overrides: dict[str, Any]) -> Non
                 f"{name} misses required {required}"
             )
         checked += 1
-    assert checked == 5
+    assert checked == 5  # FindJobDefinition, Register, Submit and both announcements
 
 
 def test_partition_is_an_input() -> None:
@@ -129,8 +149,14 @@ def test_partition_is_an_input() -> None:
 
 def test_every_path_ends_in_an_announcement() -> None:
     states = build_definition()["States"]
-    for name in ("FindJobDefinition", "RegisterJobDefinition", "SubmitJob"):
-        assert states[name]["Catch"][0]["Next"] == "NotifyFailed"
+    for name in (
+        "FindJobDefinition",
+        "RegisterJobDefinition",
+        "SubmitJob",
+        "RegisterPackJobDefinition",
+        "SubmitArrayJob",
+    ):
+        assert states[name]["Catch"][0]["Next"] == "WhichFailed"
         assert states[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"]
     assert states["SubmitJob"]["Next"] == "Outcome"
     assert states["Outcome"]["Next"] == "NotifySucceeded"
@@ -142,6 +168,16 @@ def test_every_path_ends_in_an_announcement() -> None:
         assert states[name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyError", "Next": end}
         ]
+    assert states["SubmitArrayJob"]["Next"] == "PackOutcome"
+    assert states["PackOutcome"]["Next"] == "NotifyPackSucceeded"
+    assert states["NotifyPackSucceeded"]["Next"] == "Done"
+    assert states["NotifyPackFailed"]["Next"] == "Failed"
+    # Every failure, a pack's included, goes through the choice that routes a pack's to the
+    # announcement carrying its manifest.
+    assert states["WhichFailed"]["Choices"] == [
+        {"Variable": "$.Manifest", "IsPresent": True, "Next": "NotifyPackFailed"}
+    ]
+    assert states["WhichFailed"]["Default"] == "NotifyFailed"
     assert states["Failed"]["Type"] == "Fail"
     retry = states["SubmitJob"]["Retry"][0]
     assert "Batch.TooManyRequestsException" in retry["ErrorEquals"]
@@ -151,3 +187,56 @@ def test_every_path_ends_in_an_announcement() -> None:
 def test_definition_matches_the_golden_copy() -> None:
     """A change to the document is a change to review: regenerate the golden file on purpose."""
     assert build_definition("aws") == json.loads(GOLDEN.read_text())
+
+
+def _walk(states: dict[str, Any], execution: dict[str, Any], found: int) -> list[str]:
+    """The states a successful run visits, choosing as the Choice rules say."""
+    path, name = [], "FindJobDefinition"
+    while name:
+        path.append(name)
+        state = states[name]
+        if state["Type"] == "Choice":
+            name = state["Default"]
+            for rule in state["Choices"]:
+                rules = rule.get("And", [rule])
+                if all(_holds(r, execution, found) for r in rules):
+                    name = rule["Next"]
+                    break
+        else:
+            name = state.get("Next")
+    return path
+
+
+def _holds(rule: dict[str, Any], execution: dict[str, Any], found: int) -> bool:
+    if rule["Variable"] == "$.Existing.Count":
+        return found > rule["NumericGreaterThan"]
+    assert rule["Variable"] == "$.Manifest" and rule["IsPresent"] is True
+    return "Manifest" in execution
+
+
+@pytest.mark.parametrize("found", [0, 1])
+def test_a_single_electron_walks_the_same_states_and_a_pack_its_own(found: int) -> None:
+    states = build_definition()["States"]
+    single = _walk(states, _sample_input(), found)
+    reuse_or_register = "ReuseJobDefinition" if found else "RegisterJobDefinition"
+    assert single == [
+        "FindJobDefinition",
+        "JobDefinitionExists",
+        reuse_or_register,
+        "SubmitJob",
+        "Outcome",
+        "NotifySucceeded",
+        "Done",
+    ]
+    pack = _walk(states, _sample_input(pack=True), found)
+    assert pack == [
+        "FindJobDefinition",
+        "JobDefinitionExists",
+        reuse_or_register.replace("JobDefinition", "PackJobDefinition"),
+        "SubmitArrayJob",
+        "PackOutcome",
+        "NotifyPackSucceeded",
+        "Done",
+    ]
+    assert states["SubmitArrayJob"]["Parameters"]["ArrayProperties.$"] == "$.Job.ArrayProperties"
+    assert "ArrayProperties.$" not in states["SubmitJob"]["Parameters"]
