@@ -22,7 +22,7 @@ import json
 import threading
 from typing import Any
 
-from chalice_app.usage import job_usage
+from chalice_app.usage import _get, job_usage
 
 MARKER_VERSION = 1
 # The state machine's Fail state reports the caught error under this prefix, as the States
@@ -33,15 +33,6 @@ _TERMINAL_EXECUTION_STATES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 class InvalidEvent(ValueError):
     """The event lacks what a marker needs; retrying will not help."""
-
-
-def _get(doc: Any, name: str) -> Any:
-    """Read a key in PascalCase or camelCase (Step Functions and Batch differ)."""
-    if not isinstance(doc, dict):
-        return None
-    if name in doc:
-        return doc[name]
-    return doc.get(name[:1].lower() + name[1:])
 
 
 def _job_fields(job: Any) -> dict:
