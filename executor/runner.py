@@ -116,6 +116,8 @@ def finished_event(
                 "Container": {"ExitCode": exit_status},
             }
         ],
+        # The resources the array job requested, for the marker's resource-seconds.
+        "Container": {"ResourceRequirements": manifest.get("resources") or []},
     }
     detail: dict[str, Any] = {
         "Marker": entry["marker"],

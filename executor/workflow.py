@@ -194,6 +194,8 @@ def manifest(
         "execution_arn": execution_arn,
         # A child whose task failed reports it at once unless Batch may still retry it.
         "report_failures_on_attempt": settings.retry_attempts if settings.retry_user_errors else 1,
+        # What every child asked Batch for (a pack shares it): its marker's resource-seconds.
+        "resources": resource_requirements(settings),
         "tasks": [
             {
                 "node_id": m.node_id,

@@ -104,6 +104,7 @@ def _put_manifest(s3, tasks: int = 2) -> None:  # type: ignore[no-untyped-def]
         "version": 1,
         "execution_arn": EXECUTION,
         "report_failures_on_attempt": 1,
+        "resources": [{"Type": "VCPU", "Value": "2"}, {"Type": "MEMORY", "Value": "3072"}],
         "tasks": [
             {
                 "node_id": 10 + i,
@@ -149,6 +150,11 @@ def test_child_runs_its_entry_and_announces_its_own_marker(s3, monkeypatch) -> N
         1,
     )
     assert doc["execution_arn"] == EXECUTION
+    # Resource-seconds from the pack's requested resources and this attempt's running time.
+    usage = doc["usage"]
+    assert (usage["vcpu"], usage["memory_gib"]) == (2.0, 3.0)
+    assert usage["vcpu_seconds"] == pytest.approx(2 * usage["seconds"])
+    assert usage["gib_seconds"] == pytest.approx(3 * usage["seconds"])
 
 
 def test_child_whose_task_raises_announces_the_failure(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
