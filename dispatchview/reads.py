@@ -94,6 +94,11 @@ class DispatchReader:
         self._job_ids: dict[int, str] = {}
         self._ended_jobs: dict[str, dict[str, Any]] = {}
         self._machine: str | None = None
+        # Packed electrons (one array job for several): node -> (the pack's execution, index),
+        # from the dispatch's manifests, each read once; the array job's id per execution.
+        self._packed: dict[int, tuple[str, int]] = {}
+        self._manifests_read: set[str] = set()
+        self._array_jobs: dict[str, str] = {}
 
     @property
     def state_machine_arn(self) -> str:
@@ -217,6 +222,20 @@ class DispatchReader:
                 body = s3.get_object(Bucket=self.settings.s3_bucket_name, Key=key)["Body"].read()
                 self._markers[node_id] = json.loads(body)
 
+    def _read_manifests(self) -> dict[int, tuple[str, int]]:
+        tasks_prefix = dispatch_prefixes(self.settings.s3_prefix, self.dispatch_id)[0]
+        keys, _ = self._list(f"{tasks_prefix}packs/", None)
+        s3 = self.clients.client("s3")
+        for key in keys:
+            if key in self._manifests_read or not key.endswith(".json"):
+                continue
+            body = s3.get_object(Bucket=self.settings.s3_bucket_name, Key=key)["Body"].read()
+            manifest = json.loads(body)
+            for index, entry in enumerate(manifest.get("tasks") or []):
+                self._packed[int(entry["node_id"])] = (manifest["execution_arn"], index)
+            self._manifests_read.add(key)
+        return self._packed
+
     def _raise_unknown(self) -> None:
         """No object of the dispatch: cleaned up (its executions remain) or never here."""
         sfn = self.clients.client("stepfunctions")
@@ -263,7 +282,11 @@ class DispatchReader:
         # One listing of RUNNING executions serves many electrons; one is described directly.
         running = self._running_executions() if len(going) > 1 else {}
         sfn = self.clients.client("stepfunctions")
+        packed = self._read_manifests()
         for record in going:
+            if record.node_id in packed:
+                self._find_pack_member(record, *packed[record.node_id], running)
+                continue
             name = self.location(record.node_id).execution_name
             # A rerun with other input carries a hash suffix (executor/workflow.py).
             arn = running.get(name) or next(
@@ -286,6 +309,30 @@ class DispatchReader:
                 record.job_id = submitted_job_id(self.clients, record.execution_arn)
                 if record.job_id:
                     self._job_ids[record.node_id] = record.job_id
+
+    def _find_pack_member(
+        self, record: NodeRecord, execution_arn: str, index: int, running: dict[str, str]
+    ) -> None:
+        """A packed electron: its pack's execution, and its child ``ARRAY_JOB:INDEX``."""
+        record.execution_arn = execution_arn
+        if execution_arn in running.values():
+            record.execution_status = "RUNNING"
+        else:
+            sfn = self.clients.client("stepfunctions")
+            try:
+                described = sfn.describe_execution(executionArn=execution_arn)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                    raise
+                record.execution_arn = None  # the manifest is written just before the start
+                return
+            record.execution_status = described["status"]
+        array_job = self._array_jobs.get(execution_arn)
+        if array_job is None:
+            array_job = submitted_job_id(self.clients, execution_arn)
+            if array_job:
+                self._array_jobs[execution_arn] = array_job
+        record.job_id = f"{array_job}:{index}" if array_job else None
 
     # -- Batch ---------------------------------------------------------------------------
 

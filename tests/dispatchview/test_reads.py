@@ -77,6 +77,28 @@ def test_each_electron_gets_the_stage_its_records_show(reader: DispatchReader) -
     assert not status.all_ended and status.total["ended"] == 1
 
 
+def test_packed_electrons_are_found_through_their_packs_manifest(reader: DispatchReader) -> None:
+    from executor.layout import PackLocation
+    from executor.workflow import execution_arn
+
+    for node in (4, 6, 8):
+        _put(f"covalent/tasks/{DISPATCH}/{node}/task.pkl")
+    pack = PackLocation(BUCKET, "covalent", DISPATCH, (4, 6))
+    arn = execution_arn(reader.state_machine_arn, pack.execution_name)
+    manifest = {"execution_arn": arn, "tasks": [{"node_id": 4}, {"node_id": 6}]}
+    _put(pack.manifest_key, json.dumps(manifest).encode())
+    started = boto3.client("stepfunctions").start_execution(
+        stateMachineArn=reader.state_machine_arn, name=pack.execution_name, input="{}"
+    )
+    assert started["executionArn"] == arn
+    rows = {
+        row.node_id: row for row in dispatch_status(reader.snapshot(), reader.settings).electrons
+    }
+    assert rows[4].execution_arn == rows[6].execution_arn == arn  # one execution, two electrons
+    assert rows[4].stage == rows[6].stage == "starting execution"  # no array job submitted yet
+    assert (rows[8].stage, rows[8].execution_arn) == ("not started", None)  # not packed
+
+
 def test_an_unknown_dispatch_says_so(reader: DispatchReader) -> None:
     with pytest.raises(UnknownDispatchError, match=f"unknown dispatch {DISPATCH}: no electron"):
         reader.snapshot()
