@@ -38,18 +38,22 @@ def test_links_use_the_partitions_console_and_the_region(
     )
 
 
-def test_each_electron_logs_its_execution_link_at_info(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_electron_logs_its_execution_link_at_info() -> None:
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     app_log.addHandler(handler)
-    monkeypatch.setattr(app_log, "level", logging.INFO)
+    # setLevel, not the attribute: loggers cache isEnabledFor, and an earlier INFO call at a
+    # higher level (the end-to-end tests make some) would stay cached as disabled.
+    level = app_log.level
+    app_log.setLevel(logging.INFO)
     try:
         clients = AwsClients(region="us-gov-west-1")
         arn = "arn:aws-us-gov:states:us-gov-west-1:1:execution:covalent-eventbatch:d-3"
         _announce(TaskLocation("b", "covalent", "d", 3), Execution(arn, "d-3"), clients)
     finally:
         app_log.removeHandler(handler)
+        app_log.setLevel(level)
     assert [r.levelno for r in records] == [logging.INFO]
     line = records[0].getMessage()
     assert "dispatch d node 3" in line
