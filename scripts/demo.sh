@@ -13,6 +13,8 @@ export COVALENT_DISABLE_DASK=1  # the dispatcher below runs without a Dask clust
 mkdir -p "$EVENTBATCH_LOCAL_HOME" "$COVALENT_CONFIG_DIR" "$COVALENT_DATA_DIR" "$COVALENT_CACHE_DIR" \
   "$COVALENT_LOGDIR"
 port="${DEMO_COVALENT_PORT:-48118}"
+# The progress table is wide: outside a terminal (a log, CI) rich would squeeze it into 80 columns.
+[ -t 1 ] || export COLUMNS="${COLUMNS:-160}"
 
 cleanup() {
   "$root/.venv/bin/covalent" stop >/dev/null 2>&1 || true
