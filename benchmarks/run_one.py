@@ -44,28 +44,21 @@ from .polling import PollingExecutor  # noqa: E402
 # gathers electrons arriving together into one array job.
 EXECUTORS = ("ours", "packed", "polling")
 _ECR = ("ecr", "*")
+# Packed or not, the product's executor makes the same kinds of requests.
+_EVENT_DRIVEN = Charging(
+    setup=frozenset(
+        {("sts", "GetCallerIdentity"), ("s3", "GetBucketLocation"), _ECR}
+        # The definition gate reads one execution's history, once per definition and process.
+        | {("sfn", "GetExecutionHistory")}
+    ),
+    shared=frozenset({("s3", "ListObjectsV2"), ("sfn", "ListExecutions")}),
+    awaiting=frozenset(
+        {("s3", "ListObjectsV2"), ("sfn", "ListExecutions"), ("sfn", "DescribeExecution")}
+    ),
+)
 CHARGING = {
-    "ours": Charging(
-        setup=frozenset(
-            {("sts", "GetCallerIdentity"), ("s3", "GetBucketLocation"), _ECR}
-            # The definition gate reads one execution's history, once per definition and process.
-            | {("sfn", "GetExecutionHistory")}
-        ),
-        shared=frozenset({("s3", "ListObjectsV2"), ("sfn", "ListExecutions")}),
-        awaiting=frozenset(
-            {("s3", "ListObjectsV2"), ("sfn", "ListExecutions"), ("sfn", "DescribeExecution")}
-        ),
-    ),
-    "packed": Charging(
-        setup=frozenset(
-            {("sts", "GetCallerIdentity"), ("s3", "GetBucketLocation"), _ECR}
-            | {("sfn", "GetExecutionHistory")}
-        ),
-        shared=frozenset({("s3", "ListObjectsV2"), ("sfn", "ListExecutions")}),
-        awaiting=frozenset(
-            {("s3", "ListObjectsV2"), ("sfn", "ListExecutions"), ("sfn", "DescribeExecution")}
-        ),
-    ),
+    "ours": _EVENT_DRIVEN,
+    "packed": _EVENT_DRIVEN,
     "polling": Charging(
         setup=frozenset({("sts", "GetCallerIdentity"), _ECR}),
         awaiting=frozenset({("batch", "DescribeJobs")}),
