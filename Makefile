@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 # The product's code: linted, format-checked and type-checked.
-PRODUCT := executor statemachine chalice_app controlplane localaws dispatchview eventbatch_cli.py
+PRODUCT := executor statemachine chalice_app controlplane localaws dispatchview covalent_eventbatch/cli.py covalent_eventbatch/__init__.py
 
 
 .PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated validators
@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(PRODUCT) tests benchmarks examples app.py
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PRODUCT)
+	$(BIN)/mypy -p covalent_eventbatch
 
 unit: $(STAMP) validators
 	EVENTBATCH_REQUIRE_VALIDATORS=1 $(BIN)/pytest -m "not e2e" -q

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios.append(scenario)
         return _report(scenarios, args, out)
 
-    from localaws import stack
+    from covalent_eventbatch.localaws import stack
 
     from .polling import runtime_image
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         state = stack.up(args.moto_port, args.registry_port, write_config=False, say=lambda _: None)
         from importlib.metadata import version
 
-        from executor.aws import AwsClients
+        from covalent_eventbatch.executor.aws import AwsClients
 
         settings = stack.local_settings(state)
         clients = AwsClients(

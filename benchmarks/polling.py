@@ -16,13 +16,17 @@ from typing import Any
 
 from covalent.executor.utils import Signals
 
-from executor import storage
-from executor.aws import AwsClients
-from executor.awsbatch import _runtime_image
-from executor.layout import TaskLocation, safe_name
-from executor.runner import TASK_URI_ENV
-from executor.settings import ExecutorSettings
-from executor.workflow import RUNNER_COMMAND, container_environment, resource_requirements
+from covalent_eventbatch.executor import storage
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.awsbatch import _runtime_image
+from covalent_eventbatch.executor.layout import TaskLocation, safe_name
+from covalent_eventbatch.executor.runner import TASK_URI_ENV
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.workflow import (
+    RUNNER_COMMAND,
+    container_environment,
+    resource_requirements,
+)
 
 
 def runtime_image(settings: ExecutorSettings, clients: AwsClients, covalent: str) -> str:

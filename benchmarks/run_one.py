@@ -31,10 +31,10 @@ from typing import Any  # noqa: E402
 
 import cloudpickle  # noqa: E402
 
-from executor.aws import AwsClients, clients_for  # noqa: E402
-from executor.awsbatch import AWSBatchExecutor  # noqa: E402
-from localaws import stack  # noqa: E402
-from localaws.dispatcher import DispatcherStandIn  # noqa: E402
+from covalent_eventbatch.executor.aws import AwsClients, clients_for  # noqa: E402
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor  # noqa: E402
+from covalent_eventbatch.localaws import stack  # noqa: E402
+from covalent_eventbatch.localaws.dispatcher import DispatcherStandIn  # noqa: E402
 
 from . import task  # noqa: E402
 from .counting import Charging, RequestCounter  # noqa: E402

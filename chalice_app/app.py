@@ -20,14 +20,14 @@ import os
 import boto3
 from chalice import Chalice
 
-from chalice_app.markers import (
+from .markers import (
     InvalidEvent,
     execution_needs_description,
     marker_from_execution_event,
     marker_from_task_event,
     write_once,
 )
-from chalice_app.packs import reconcile
+from .packs import reconcile
 
 app = Chalice(app_name="covalent-eventbatch")
 app.log.setLevel(logging.INFO)

@@ -22,7 +22,7 @@ import json
 import threading
 from typing import Any
 
-from chalice_app.usage import _get, job_usage
+from .usage import _get, job_usage
 
 MARKER_VERSION = 1
 # The state machine's Fail state reports the caught error under this prefix, as the States

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice_app.markers import _get, _job_fields, _location, _parse_json, new_marker, write_once
+from .markers import _get, _job_fields, _location, _parse_json, new_marker, write_once
 
 
 def _parent_job_id(detail: dict) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from executor.cli import configured_settings
-from executor.errors import InvalidSettingError
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.cli import configured_settings
+from covalent_eventbatch.executor.errors import InvalidSettingError
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 COMMANDS = ("deploy", "doctor")
 
@@ -58,7 +58,7 @@ def _settings(args: argparse.Namespace) -> ExecutorSettings:
 
 
 def main(args: argparse.Namespace) -> int:
-    from executor.aws import AwsClients
+    from covalent_eventbatch.executor.aws import AwsClients
 
     settings = _settings(args)
     if args.command == "doctor":

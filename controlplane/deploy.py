@@ -36,9 +36,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from chalice_app.runtime import LAMBDA_RUNTIME
-from executor.aws import AwsClients
-from executor.errors import AwsSetupError
+from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.errors import AwsSetupError
 
 from . import preflight
 from . import template as control_plane

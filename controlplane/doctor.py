@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from executor.aws import AwsClients, explain_aws_error
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.aws import AwsClients, explain_aws_error
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from . import iampolicy
 
@@ -113,7 +113,7 @@ class Doctor:
             self.add("region", FAIL, f"'{region}' is not a region", "set 'region', e.g. us-east-1")
 
     def bucket(self) -> None:
-        from executor.storage import check_bucket
+        from covalent_eventbatch.executor.storage import check_bucket
 
         name = self.s.s3_bucket_name
         try:
@@ -188,8 +188,8 @@ class Doctor:
         self.add("Batch job queue", PASS, f"{name} ENABLED/VALID ({len(environments)} env)")
 
     def state_machine(self) -> None:
-        from statemachine.definition import build_definition
-        from statemachine.deploy import state_machine_arn
+        from covalent_eventbatch.statemachine.definition import build_definition
+        from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
         partition = self.clients.partition()
         arn = state_machine_arn(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from executor.errors import EventBatchError
+from covalent_eventbatch.executor.errors import EventBatchError
 
 
 class DeployError(EventBatchError):

@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from executor.aws import AwsClients
+from covalent_eventbatch.executor.aws import AwsClients
 
 from . import template as control_plane
 from .errors import DeployError

@@ -19,8 +19,8 @@ import json
 import sys
 from typing import Any
 
-from chalice_app.runtime import LAMBDA_RUNTIME
-from statemachine.definition import build_definition
+from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
+from covalent_eventbatch.statemachine.definition import build_definition
 
 from . import iampolicy
 

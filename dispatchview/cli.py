@@ -45,8 +45,8 @@ def register(commands: Any) -> None:
 
 
 def _reader(dispatch_id: str) -> Any:
-    from executor.aws import clients_for
-    from executor.cli import configured_settings
+    from covalent_eventbatch.executor.aws import clients_for
+    from covalent_eventbatch.executor.cli import configured_settings
 
     from .reads import DispatchReader
 

@@ -15,7 +15,7 @@ from typing import IO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from executor.logs import BATCH_DEFAULT_GROUP
+from covalent_eventbatch.executor.logs import BATCH_DEFAULT_GROUP
 
 from .reads import DispatchReader, NodeRecord, explain_read_error
 from .rows import log_group_of, log_streams, stage_of

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 PRICES_RECORDED = "2026-12-01"
 PRICES_SOURCE = "https://aws.amazon.com/fargate/pricing/"

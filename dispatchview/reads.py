@@ -17,12 +17,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from executor.aws import AwsClients, explain_aws_error
-from executor.cancel import submitted_job_id
-from executor.errors import EventBatchError
-from executor.layout import TaskLocation, dispatch_prefixes, markers_prefix, safe_name
-from executor.settings import ExecutorSettings
-from statemachine.deploy import state_machine_arn
+from covalent_eventbatch.executor.aws import AwsClients, explain_aws_error
+from covalent_eventbatch.executor.cancel import submitted_job_id
+from covalent_eventbatch.executor.errors import EventBatchError
+from covalent_eventbatch.executor.layout import (
+    TaskLocation,
+    dispatch_prefixes,
+    markers_prefix,
+    safe_name,
+)
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
 _DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 _TERMINAL_JOB = ("SUCCEEDED", "FAILED")

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chalice_app.usage import job_usage
-from executor import console
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.chalice_app.usage import job_usage
+from covalent_eventbatch.executor import console
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from .pricing import Prices
 from .reads import NodeRecord, Snapshot

@@ -14,7 +14,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from .dispatcher import CovalentDispatch
 from .reads import DispatchReader, UnknownDispatchError

@@ -10,7 +10,7 @@ import time
 
 import covalent as ct
 
-from dispatchview.cli import watch_dispatch
+from covalent_eventbatch.dispatchview.cli import watch_dispatch
 
 
 @ct.electron(executor="awsbatch")

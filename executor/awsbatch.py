@@ -35,7 +35,7 @@ from covalent._shared_files.logger import app_log
 from covalent.executor.base import AsyncBaseExecutor
 from covalent.executor.utils import Signals
 
-from statemachine.deploy import state_machine_arn
+from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
 from . import console, logs, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice_app.markers import new_marker, write_once
+from covalent_eventbatch.chalice_app.markers import new_marker, write_once
 
 from .aws import AwsClients
 

@@ -30,12 +30,12 @@ _IMAGE_FORMAT = 1
 
 
 def runner_source() -> str:
-    return resources.files("executor").joinpath("runner.py").read_text()
+    return resources.files(__package__).joinpath("runner.py").read_text()
 
 
 def image_constraints() -> list[str]:
     """The pins of covalent's dependencies, without covalent itself (the dispatch decides it)."""
-    text = resources.files("executor").joinpath("constraints.txt").read_text()
+    text = resources.files(__package__).joinpath("constraints.txt").read_text()
     pins = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice_app.markers import marker_from_execution, write_once
+from covalent_eventbatch.chalice_app.markers import marker_from_execution, write_once
 
 from .aws import AwsClients
 

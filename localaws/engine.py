@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from executor.errors import EventBatchError
+from covalent_eventbatch.executor.errors import EventBatchError
 
 
 class LocalStackError(EventBatchError):

@@ -21,7 +21,13 @@ def serve(port: int) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from localaws import callrecorder, identities, moto_batch, moto_cfn, moto_compat
+    from covalent_eventbatch.localaws import (
+        callrecorder,
+        identities,
+        moto_batch,
+        moto_cfn,
+        moto_compat,
+    )
 
     if not (moto_compat.apply() and moto_compat.apply_array_jobs()):
         print(

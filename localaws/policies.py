@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane import iampolicy, template
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.controlplane import iampolicy, template
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 # The local stack's principals.
 EXECUTOR_USER = "eventbatch-executor"

@@ -13,10 +13,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from executor.aws import AwsClients
-from executor.settings import ExecutorSettings
-from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
-from statemachine.deploy import ensure_state_machine
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from covalent_eventbatch.statemachine.deploy import ensure_state_machine
 
 from . import policies
 

@@ -52,7 +52,7 @@ def _handlers() -> dict[str, Any]:
     try:
         import app
     except ImportError:  # installed without the repository: the same handlers, by module
-        app = importlib.import_module("chalice_app.app")
+        app = importlib.import_module("covalent_eventbatch.chalice_app.app")
 
     return {
         "aws.states": app.on_execution_status,

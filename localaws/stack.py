@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from executor.aws import AwsClients
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from . import engine, relay
 from .policies import EXECUTOR_USER
@@ -216,7 +216,7 @@ def up(
 
     if not _moto_answers(state.moto_port):
         state.pids["moto"] = _spawn(
-            [sys.executable, "-m", "localaws.motoserver", str(state.moto_port)],
+            [sys.executable, "-m", "covalent_eventbatch.localaws.motoserver", str(state.moto_port)],
             logs / "moto.log",
         )
         state.save()
@@ -243,7 +243,7 @@ def up(
 
     if not _alive(state.pids.get("relay")):
         state.pids["relay"] = _spawn(
-            [sys.executable, "-m", "localaws.relay", state.queue_url],
+            [sys.executable, "-m", "covalent_eventbatch.localaws.relay", state.queue_url],
             logs / "relay.log",
             env=_aws_env(state),
         )
@@ -261,7 +261,7 @@ def start_relay(state: StackState) -> None:
     """(Re)start the relay alone: used to simulate a Lambda outage and its recovery."""
     if not _alive(state.pids.get("relay")):
         state.pids["relay"] = _spawn(
-            [sys.executable, "-m", "localaws.relay", state.queue_url],
+            [sys.executable, "-m", "covalent_eventbatch.localaws.relay", state.queue_url],
             home() / "relay.log",
             env=_aws_env(state),
         )

@@ -66,7 +66,7 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[object]:
     """The local stack, provisioned, with covalent.conf pointing at it."""
-    from localaws import stack
+    from covalent_eventbatch.localaws import stack
 
     state = stack.up(TEST_MOTO_PORT, TEST_REGISTRY_PORT, write_config=False, say=lambda _: None)
     # Wheels and build contexts outlive the session, so a rerun's image build hits the cache.
@@ -89,7 +89,7 @@ _KEPT_POLICIES: dict[str, list[dict]] = {}
 @pytest.fixture(scope="session")
 def keep_policies(local_stack: object) -> Callable[[], None]:
     """Call before deleting a stack: its principals' calls are checked at the session's end."""
-    from localaws import iamcheck, stack
+    from covalent_eventbatch.localaws import iamcheck, stack
 
     def keep() -> None:
         iam = stack.admin_clients(local_stack).client("iam")  # type: ignore[arg-type]
@@ -118,7 +118,7 @@ def _check_least_privilege(state: object) -> None:
     Every principal that called (the executor's user; the Lambda, job and state machine roles;
     the deployed stack's roles) is held to the policies IAM holds for it, resources included.
     """
-    from localaws import iamcheck, stack
+    from covalent_eventbatch.localaws import iamcheck, stack
 
     calls = list(iamcheck.read_calls(str(CALL_LOG))) if CALL_LOG.exists() else []
     if not calls:
@@ -186,7 +186,7 @@ def covalent_server(local_stack: object) -> Iterator[int]:
 @pytest.fixture(scope="session")
 def aws(local_stack: object):  # type: ignore[no-untyped-def]
     """boto3 clients on the local stack, for checking what the product did."""
-    from localaws import stack
+    from covalent_eventbatch.localaws import stack
 
     # The stack's set-up credentials: checking what the product did is no component's call.
     return stack.admin_clients(stack.StackState.load())

@@ -21,10 +21,14 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from chalice.test import Client
 
-import chalice_app.app as lambda_app
-import chalice_app.markers as markers
-import statemachine.definition as definition
-from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE, build_definition
+import covalent_eventbatch.chalice_app.app as lambda_app
+import covalent_eventbatch.chalice_app.markers as markers
+import covalent_eventbatch.statemachine.definition as definition
+from covalent_eventbatch.statemachine.definition import (
+    EVENT_DETAIL_TYPE,
+    EVENT_SOURCE,
+    build_definition,
+)
 from tests.fixtures.aws import described, load
 
 INPUT = load("execution-input")

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from chalice_app.markers import write_once
+from covalent_eventbatch.chalice_app.markers import write_once
 
 LOCATION = {"Bucket": "b", "Key": "covalent/markers/d/1.json"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalice_app import app as lambda_app
+from covalent_eventbatch.chalice_app import app as lambda_app
 
 OURS = "arn:aws:states:us-east-1:111122223333:stateMachine:covalent-eventbatch"
 THEIRS = "arn:aws:states:us-east-1:111122223333:stateMachine:someone-else"

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from chalice.test import Client
 
-import chalice_app.app as lambda_app
-from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
+import covalent_eventbatch.chalice_app.app as lambda_app
+from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 BUCKET = "markers-bucket"
 EXECUTION = "arn:aws:states:us-east-1:1:execution:covalent-eventbatch:d-1-nodes-4-7-abc"

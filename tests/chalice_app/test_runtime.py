@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalice_app.runtime import LAMBDA_RUNTIME, unsupported_runtime
+from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME, unsupported_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = "/somewhere/bin/chalice"

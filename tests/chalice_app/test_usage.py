@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chalice_app.markers import marker_from_task_event, new_marker
-from chalice_app.usage import job_usage, requested_resources
+from covalent_eventbatch.chalice_app.markers import marker_from_task_event, new_marker
+from covalent_eventbatch.chalice_app.usage import job_usage, requested_resources
 
 # A DescribeJobs record (camelCase) of a job whose first attempt was reclaimed and whose second
 # succeeded; the task asked for 4 vCPUs, 8 GiB and one GPU through its container overrides.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane import deploy
+from covalent_eventbatch.controlplane import deploy
 
 
 @pytest.fixture(scope="session")

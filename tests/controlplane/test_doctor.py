@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from controlplane import doctor
-from eventbatch_cli import main
-from localaws import stack
+from covalent_eventbatch.cli import main
+from covalent_eventbatch.controlplane import doctor
+from covalent_eventbatch.localaws import stack
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +88,7 @@ def test_disabled_queue_is_reported(local_stack, aws):
 
 
 def test_outdated_state_machine_is_reported(local_stack, aws):
-    from statemachine.definition import build_definition
+    from covalent_eventbatch.statemachine.definition import build_definition
 
     sfn = aws.client("stepfunctions")
     old = build_definition("aws")

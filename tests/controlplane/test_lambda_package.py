@@ -29,7 +29,7 @@ _PROBE = """
 import json, sys
 sys.path[:0] = [{code!r}, {runtime!r}]
 import app
-for name in ("executor", "covalent", "cloudpickle", "moto"):
+for name in ("covalent_eventbatch", "executor", "covalent", "cloudpickle", "moto"):
     try:
         __import__(name)
         raise SystemExit(name + " is importable: the interpreter is not clean")

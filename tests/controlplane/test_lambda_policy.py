@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controlplane import template
+from covalent_eventbatch.controlplane import template
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from controlplane import doctor, iampolicy
-from executor.aws import AwsClients
-from executor.settings import ExecutorSettings
-from localaws.provision import provision
+from covalent_eventbatch.controlplane import doctor, iampolicy
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.localaws.provision import provision
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from controlplane import deploy, preflight
-from controlplane.errors import DeployError
-from executor.aws import AwsClients
+from covalent_eventbatch.controlplane import deploy, preflight
+from covalent_eventbatch.controlplane.errors import DeployError
+from covalent_eventbatch.executor.aws import AwsClients
 
 # The original plugin's defaults (its README and its users' accounts).
 ORIGINAL = {

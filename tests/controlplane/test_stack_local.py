@@ -28,9 +28,9 @@ import covalent as ct
 import pytest
 import tomllib
 
-from controlplane import deploy, iampolicy
-from executor.settings import ExecutorSettings
-from statemachine.definition import build_definition
+from covalent_eventbatch.controlplane import deploy, iampolicy
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.statemachine.definition import build_definition
 
 from ..e2e.helpers import explain
 
@@ -97,7 +97,7 @@ def _delete_rules(aws, stack: str) -> None:
 def _printed_settings(outputs: dict[str, str]) -> ExecutorSettings:
     """What the executor makes of the printed section, pasted into a covalent.conf that holds
     the plugin's defaults (Covalent writes them there when it loads the plugin)."""
-    from executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
+    from covalent_eventbatch.executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
 
     printed = deploy.config_section(deploy.settings_from_outputs(outputs))
     section = tomllib.loads(printed)["executors"]["awsbatch"]
@@ -118,7 +118,7 @@ def deployed(local_stack, aws, keep_policies):
 @pytest.fixture(scope="module")
 def dispatcher(deployed, local_stack):
     """The profile of a user holding only the stack's ExecutorPolicy, as the README says."""
-    from localaws import stack
+    from covalent_eventbatch.localaws import stack
 
     return stack.user_profile(local_stack, f"{STACK}-dispatcher", deployed["ExecutorPolicyArn"])
 
@@ -151,7 +151,7 @@ def relayed(deployed, local_stack, aws):
         AWS_DEFAULT_REGION="us-east-1",
     )
     relay = subprocess.Popen(
-        [sys.executable, "-m", "localaws.relay", queue_url],
+        [sys.executable, "-m", "covalent_eventbatch.localaws.relay", queue_url],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -342,7 +342,7 @@ def test_redeploy_keeps_the_stack(deployed, aws):
 def test_an_electron_runs_on_the_deployed_control_plane(
     deployed, relayed, dispatcher, covalent_server, aws
 ):
-    from executor.awsbatch import AWSBatchExecutor
+    from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
 
     assert relayed["EVENTBATCH_STATE_MACHINE_ARN"] == deployed["StateMachineArn"]
     values = deploy.settings_from_outputs(deployed)
@@ -379,8 +379,8 @@ def test_an_electron_runs_on_the_deployed_control_plane(
 
 
 def test_doctor_passes_on_the_deployed_control_plane(deployed, dispatcher, local_stack):
-    from controlplane import doctor
-    from localaws import stack
+    from covalent_eventbatch.controlplane import doctor
+    from covalent_eventbatch.localaws import stack
 
     values = deploy.settings_from_outputs(deployed)
     settings = stack.local_settings(local_stack, **values, profile=dispatcher)
@@ -399,8 +399,8 @@ def test_doctor_passes_on_the_deployed_control_plane(deployed, dispatcher, local
 
 
 def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys):
-    from eventbatch_cli import main
-    from executor.awsbatch import _config_section
+    from covalent_eventbatch.cli import main
+    from covalent_eventbatch.executor.awsbatch import _config_section
 
     before = _config_section()  # the local stack's section: put back afterwards
     assert before["endpoint_url"] == local_stack.endpoint_url
@@ -423,7 +423,7 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
 
 
 def test_a_deploy_aws_would_refuse_stops_before_cloudformation(deployed, aws, capsys):
-    from eventbatch_cli import main
+    from covalent_eventbatch.cli import main
 
     taken = ["-p", f"BucketName={ORIGINAL['s3_bucket_name']}"]
     taken += ["-p", f"JobRoleName={ORIGINAL['batch_job_role_name']}"]
@@ -462,8 +462,8 @@ def test_a_deploy_aws_would_refuse_stops_before_cloudformation(deployed, aws, ca
 def test_stack_with_its_own_compute_environment(
     local_stack, aws, keep_policies, parameters, platform, resources
 ):
-    from controlplane import doctor
-    from localaws import stack
+    from covalent_eventbatch.controlplane import doctor
+    from covalent_eventbatch.localaws import stack
 
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane import template
-from executor.settings import ExecutorSettings
-from localaws import iamcheck, policies
-from statemachine.definition import build_definition
+from covalent_eventbatch.controlplane import template
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.localaws import iamcheck, policies
+from covalent_eventbatch.statemachine.definition import build_definition
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 SETTINGS = ExecutorSettings.resolve({})

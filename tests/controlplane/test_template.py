@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from controlplane import deploy, iampolicy, template
-from statemachine.definition import build_definition
+from covalent_eventbatch.controlplane import deploy, iampolicy, template
+from covalent_eventbatch.statemachine.definition import build_definition
 
 ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from controlplane import deploy, template
+from covalent_eventbatch.controlplane import deploy, template
 from tests import validator_tools
 from tests.controlplane.iam_policies import shipped_policies, template_policies
 

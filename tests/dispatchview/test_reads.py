@@ -8,11 +8,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from dispatchview.reads import DispatchReader, DispatchViewError, UnknownDispatchError
-from dispatchview.rows import dispatch_status
-from executor.aws import AwsClients
-from executor.settings import ExecutorSettings
-from statemachine.definition import build_definition
+from covalent_eventbatch.dispatchview.reads import (
+    DispatchReader,
+    DispatchViewError,
+    UnknownDispatchError,
+)
+from covalent_eventbatch.dispatchview.rows import dispatch_status
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.statemachine.definition import build_definition
 
 BUCKET = "view-bucket"
 DISPATCH = "5f0c6a0e-1111-4222-8333-944445555666"
@@ -78,8 +82,8 @@ def test_each_electron_gets_the_stage_its_records_show(reader: DispatchReader) -
 
 
 def test_packed_electrons_are_found_through_their_packs_manifest(reader: DispatchReader) -> None:
-    from executor.layout import PackLocation
-    from executor.workflow import execution_arn
+    from covalent_eventbatch.executor.layout import PackLocation
+    from covalent_eventbatch.executor.workflow import execution_arn
 
     for node in (4, 6, 8):
         _put(f"covalent/tasks/{DISPATCH}/{node}/task.pkl")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dispatchview.pricing import FARGATE_RATES, Prices
-from dispatchview.reads import NodeRecord, Snapshot
-from dispatchview.rows import dispatch_status, electron_row
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.dispatchview.pricing import FARGATE_RATES, Prices
+from covalent_eventbatch.dispatchview.reads import NodeRecord, Snapshot
+from covalent_eventbatch.dispatchview.rows import dispatch_status, electron_row
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 NOW = 1_700_000_100_000
 SETTINGS = ExecutorSettings(region="us-east-1")
@@ -138,7 +138,7 @@ def test_regions_without_a_published_rate_have_no_fargate_estimate_unless_set() 
 
 
 def test_a_negative_price_is_refused_with_its_key() -> None:
-    from executor.errors import InvalidSettingError
+    from covalent_eventbatch.executor.errors import InvalidSettingError
 
     with pytest.raises(InvalidSettingError, match="ec2_vcpu_hour_usd"):
         ExecutorSettings.resolve({"ec2_vcpu_hour_usd": -1})

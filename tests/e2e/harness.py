@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from executor.awsbatch import AWSBatchExecutor
-from localaws.dispatcher import DispatcherStandIn
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
+from covalent_eventbatch.localaws.dispatcher import DispatcherStandIn
 
 
 class DirectRun:

@@ -24,9 +24,9 @@ import covalent as ct
 import pytest
 from rich.console import Console
 
-import eventbatch_cli
-from dispatchview.cli import watch_dispatch
-from executor.awsbatch import AWSBatchExecutor
+import covalent_eventbatch.cli as eventbatch_cli
+from covalent_eventbatch.dispatchview.cli import watch_dispatch
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
 
 from .helpers import explain
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-import chalice_app.app as lambda_app
-from executor.awsbatch import AWSBatchExecutor
-from localaws import stack
-from localaws.relay import deliver
+import covalent_eventbatch.chalice_app.app as lambda_app
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
+from covalent_eventbatch.localaws import stack
+from covalent_eventbatch.localaws.relay import deliver
 
 from .harness import DirectRun
 

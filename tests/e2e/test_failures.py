@@ -17,9 +17,9 @@ import time
 import covalent as ct
 import pytest
 
-from executor.awsbatch import AWSBatchExecutor
-from localaws import stack
-from statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
+from covalent_eventbatch.localaws import stack
+from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
 from .harness import DirectRun
 from .helpers import electron_nodes, explain, marker

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from executor.awsbatch import AWSBatchExecutor
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
 
 from .harness import DirectRun
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 def _image_build(*extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "eventbatch_cli", "image", "build", *extra],
+        [sys.executable, "-m", "covalent_eventbatch.cli", "image", "build", *extra],
         capture_output=True,
         text=True,
         timeout=900,
@@ -45,7 +45,7 @@ def test_no_docker_needed_once_the_image_exists(local_stack, monkeypatch) -> Non
     AWSBatchExecutor()  # the runtime image of this session exists after the tests above it
     DirectRun(AWSBatchExecutor())(lambda: "warm")  # make sure: built here if it was not
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    import executor.awsbatch as plugin
+    import covalent_eventbatch.executor.awsbatch as plugin
 
     plugin._image_uris.clear()  # forget this process's cache: the lookup goes to ECR
     assert DirectRun(AWSBatchExecutor())(lambda: "no docker") == "no docker"
@@ -70,7 +70,7 @@ def test_build_without_docker_says_what_to_do(local_stack, monkeypatch) -> None:
 
 
 def test_cleanup_removes_a_dispatch_and_nothing_else(local_stack, aws, capsys) -> None:
-    from eventbatch_cli import main
+    from covalent_eventbatch.cli import main
 
     kept, removed = DirectRun(AWSBatchExecutor()), DirectRun(AWSBatchExecutor())
     kept(lambda: "kept")
@@ -93,8 +93,8 @@ def test_cleanup_removes_a_dispatch_and_nothing_else(local_stack, aws, capsys) -
 
 
 def test_status_and_a_second_up_after_jobs_have_run(local_stack, capsys) -> None:
-    from eventbatch_cli import main
-    from localaws import stack
+    from covalent_eventbatch.cli import main
+    from covalent_eventbatch.localaws import stack
 
     DirectRun(AWSBatchExecutor())(lambda: "a job has run")
     assert main(["local", "status"]) == 0

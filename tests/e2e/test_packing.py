@@ -13,7 +13,7 @@ import time
 import covalent as ct
 import pytest
 
-from executor.awsbatch import AWSBatchExecutor
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
 
 from .helpers import electron_nodes, explain, marker, run
 

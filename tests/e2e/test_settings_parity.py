@@ -11,7 +11,7 @@ import hashlib
 import covalent as ct
 import pytest
 
-from executor.awsbatch import AWSBatchExecutor
+from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
 
 from .harness import DirectRun
 from .helpers import electron_nodes, explain, marker, run

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from chalice_app.markers import (
+from covalent_eventbatch.chalice_app.markers import (
     FAILED_ERROR_PREFIX,
     marker_from_execution,
     marker_from_task_event,
 )
-from executor.aws import AwsClients
-from executor.markers import MarkerWatcher, _Wait
-from executor.outcome import describe_failure
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.markers import MarkerWatcher, _Wait
+from covalent_eventbatch.executor.outcome import describe_failure
 from tests.fixtures.aws import described, load
 
 INPUT = load("execution-input")

@@ -9,7 +9,18 @@ import sys
 from pathlib import Path
 
 EXECUTOR = Path(__file__).resolve().parents[2] / "executor"
-FORBIDDEN = ("controlplane", "localaws", "dispatchview", "benchmarks", "eventbatch_cli", "tests")
+PACKAGE = "covalent_eventbatch"
+FORBIDDEN = ("controlplane", "localaws", "dispatchview", "cli")
+# Names outside the package the plugin must not load either.
+FORBIDDEN_TOP = ("benchmarks", "tests", "moto", "chalice")
+
+
+def _part(name: str) -> str | None:
+    """The part of this project a module belongs to, or its top-level name when not ours."""
+    head, _, rest = name.partition(".")
+    if head == PACKAGE:
+        return rest.split(".")[0] or None
+    return head
 
 
 def _imported_modules(path: Path) -> list[str]:
@@ -27,15 +38,21 @@ def test_no_module_under_executor_imports_the_tooling_or_the_local_stack() -> No
         f"{path.relative_to(EXECUTOR.parent)} imports {name}"
         for path in sorted(EXECUTOR.rglob("*.py"))
         for name in _imported_modules(path)
-        if name.split(".")[0] in FORBIDDEN
+        if _part(name) in FORBIDDEN or name.split(".")[0] in FORBIDDEN_TOP
     ]
     assert offending == []
 
 
 def test_the_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "lazy.py"
-    module.write_text("def f():\n    from localaws import stack\n    import controlplane.deploy\n")
-    assert _imported_modules(module) == ["localaws", "controlplane.deploy"]
+    module.write_text(
+        "def f():\n    from covalent_eventbatch.localaws import stack\n"
+        "    import covalent_eventbatch.controlplane.deploy\n"
+    )
+    assert _imported_modules(module) == [
+        "covalent_eventbatch.localaws",
+        "covalent_eventbatch.controlplane.deploy",
+    ]
 
 
 def test_loading_the_plugin_loads_none_of_them() -> None:
@@ -43,13 +60,17 @@ def test_loading_the_plugin_loads_none_of_them() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, executor.awsbatch, executor.runner, executor.cli; "
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))",
+            "import sys\n"
+            "import covalent_eventbatch.executor.awsbatch, covalent_eventbatch.executor.runner\n"
+            "import covalent_eventbatch.executor.cli\n"
+            "print(' '.join(sorted(sys.modules)))",
         ],
         check=True,
         capture_output=True,
         text=True,
         cwd=EXECUTOR.parent,
     ).stdout.split()
-    assert "executor" in loaded
-    assert [name for name in FORBIDDEN if name in loaded] == []
+    assert "covalent_eventbatch.executor.awsbatch" in loaded
+    parts = {_part(name) for name in loaded}
+    assert [name for name in FORBIDDEN if name in parts] == []
+    assert [name for name in FORBIDDEN_TOP if name in {n.split(".")[0] for n in loaded}] == []

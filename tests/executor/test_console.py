@@ -7,11 +7,11 @@ import logging
 import pytest
 from covalent._shared_files.logger import app_log
 
-from executor import console
-from executor.aws import AwsClients
-from executor.awsbatch import _announce
-from executor.layout import TaskLocation
-from executor.workflow import Execution
+from covalent_eventbatch.executor import console
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.awsbatch import _announce
+from covalent_eventbatch.executor.layout import TaskLocation
+from covalent_eventbatch.executor.workflow import Execution
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from executor.image import ImageSpec, image_constraints
+from covalent_eventbatch.executor.image import ImageSpec, image_constraints
 
 SPEC = ImageSpec("python:3.11-slim", "3.11", "0.240.0", "3.1.3")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from executor.layout import TaskLocation, dispatch_prefixes, safe_name
+from covalent_eventbatch.executor.layout import TaskLocation, dispatch_prefixes, safe_name
 
 DISPATCH = "5f0c6c1e-1b9b-4f5e-9b7e-0d3c1d9f2a11"
 

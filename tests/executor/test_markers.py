@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from executor.aws import AwsClients
-from executor.markers import MarkerWatcher
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.markers import MarkerWatcher
 
 BUCKET = "watch-bucket"
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:sm"

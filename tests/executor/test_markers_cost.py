@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from executor.markers import MarkerWatcher, _Wait
+from covalent_eventbatch.executor.markers import MarkerWatcher, _Wait
 
 
 def test_sweep_waits_for_the_grace_period_before_describing() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from executor.outcome import describe_failure
+from covalent_eventbatch.executor.outcome import describe_failure
 
 
 def test_user_exception_shows_the_remote_traceback() -> None:

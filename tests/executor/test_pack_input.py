@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from executor import awsbatch
-from executor.layout import PackLocation, TaskLocation
-from executor.settings import ExecutorSettings
-from executor.workflow import execution_arn, manifest, pack_execution_input
+from covalent_eventbatch.executor import awsbatch
+from covalent_eventbatch.executor.layout import PackLocation, TaskLocation
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.workflow import execution_arn, manifest, pack_execution_input
 
 MACHINE = "arn:aws:states:us-east-1:123:stateMachine:covalent-eventbatch"
 DISPATCH = "2f9c1a52-6c4e-4c8e-9a51-0d7a4f3e8b11"

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from executor import registry
-from executor.aws import AwsClients
-from executor.errors import ImageError
-from executor.image import ImageSpec
+from covalent_eventbatch.executor import registry
+from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.errors import ImageError
+from covalent_eventbatch.executor.image import ImageSpec
 
 SPEC = ImageSpec("python:3.11-slim", "3.11", "0.240.0", "3.1.3")
 REPO = "runtime-images"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from executor.errors import InvalidSettingError
-from executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.errors import InvalidSettingError
+from covalent_eventbatch.executor.settings import ExecutorSettings
 
 
 def test_argument_beats_config_beats_default() -> None:
@@ -67,7 +67,7 @@ def test_fractional_vcpu_on_fargate_is_honoured() -> None:
 
 
 def test_fargate_alone_gets_a_valid_size() -> None:
-    from executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
+    from covalent_eventbatch.executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
 
     # Nothing given, or only the platform set in a covalent.conf that Covalent filled with the
     # plugin's defaults (vcpu 2, memory 3.75): Fargate's nearest pair, 2 vCPU and 4 GiB.
@@ -149,7 +149,7 @@ def test_to_config_round_trips() -> None:
 
 
 def test_tasks_of_any_size_share_one_job_definition() -> None:
-    from executor.workflow import job_definition
+    from covalent_eventbatch.executor.workflow import job_definition
 
     def name(**arguments: object) -> str:
         settings = ExecutorSettings.resolve(arguments)
@@ -163,7 +163,7 @@ def test_tasks_of_any_size_share_one_job_definition() -> None:
 
 
 def test_the_wait_deadline_covers_every_attempt_and_the_queue() -> None:
-    from executor.awsbatch import wait_deadline
+    from covalent_eventbatch.executor.awsbatch import wait_deadline
 
     settings = ExecutorSettings.resolve(
         {"retry_attempts": 3, "time_limit": 600, "queue_timeout": 900}

@@ -18,7 +18,7 @@ from moto import mock_aws
 from moto.batch import models
 
 if sys.argv[1] == "patched":
-    from localaws import moto_compat
+    from covalent_eventbatch.localaws import moto_compat
 
     assert moto_compat.apply_array_jobs()
 models.Job.start = lambda self: None  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ import boto3
 from moto import mock_aws
 
 if sys.argv[1] == "patched":
-    from localaws import moto_compat
+    from covalent_eventbatch.localaws import moto_compat
 
     assert moto_compat.apply()
 definition = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from localaws import iamcheck
+from covalent_eventbatch.localaws import iamcheck
 
 USER = "arn:aws:iam::123456789012:user/eventbatch-executor"
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from localaws.moto_batch import _LogForwarder, _merged_requirements, _SkipForwarded
+from covalent_eventbatch.localaws.moto_batch import (
+    _LogForwarder,
+    _merged_requirements,
+    _SkipForwarded,
+)
 
 
 def test_the_jobs_overrides_win_over_its_definition_by_type() -> None:

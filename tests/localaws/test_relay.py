@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from localaws.relay import relay
+from covalent_eventbatch.localaws.relay import relay
 
 
 @pytest.fixture

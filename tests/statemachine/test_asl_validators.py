@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from statemachine.definition import build_definition
+from covalent_eventbatch.statemachine.definition import build_definition
 from tests import validator_tools
 
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")

@@ -15,10 +15,14 @@ import botocore.session
 import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
-from executor.layout import PackLocation, TaskLocation
-from executor.settings import ExecutorSettings
-from executor.workflow import execution_input, job_definition, pack_execution_input
-from statemachine.definition import build_definition
+from covalent_eventbatch.executor.layout import PackLocation, TaskLocation
+from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.workflow import (
+    execution_input,
+    job_definition,
+    pack_execution_input,
+)
+from covalent_eventbatch.statemachine.definition import build_definition
 
 GOLDEN = Path(__file__).with_name("golden_definition.json")
 _OPERATIONS = {

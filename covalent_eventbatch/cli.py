@@ -11,13 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import controlplane.cli
-import dispatchview.cli
-import executor.cli
-import localaws.cli
-from executor.errors import EventBatchError
+from .controlplane import cli as controlplane_cli
+from .dispatchview import cli as dispatchview_cli
+from .executor import cli as executor_cli
+from .executor.errors import EventBatchError
+from .localaws import cli as localaws_cli
 
-_PARTS = (localaws.cli, executor.cli, controlplane.cli, dispatchview.cli)
+_PARTS = (localaws_cli, executor_cli, controlplane_cli, dispatchview_cli)
 
 _EPILOG = """\
 examples:
