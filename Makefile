@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 # The product's code: linted, format-checked and type-checked.
-PRODUCT := executor statemachine chalice_app controlplane localaws dispatchview covalent_eventbatch/cli.py covalent_eventbatch/__init__.py
+PRODUCT := executor container statemachine chalice_app controlplane localaws dispatchview covalent_eventbatch/cli.py covalent_eventbatch/__init__.py
 
 
 .PHONY: help setup os-packages demo test lint typecheck unit e2e bench clean-local generated validators

@@ -16,11 +16,11 @@ from typing import Any
 
 from covalent.executor.utils import Signals
 
+from covalent_eventbatch.container.runner import TASK_URI_ENV
 from covalent_eventbatch.executor import storage
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.awsbatch import _runtime_image
 from covalent_eventbatch.executor.layout import TaskLocation, safe_name
-from covalent_eventbatch.executor.runner import TASK_URI_ENV
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.executor.workflow import (
     RUNNER_COMMAND,

@@ -30,7 +30,7 @@ _IMAGE_FORMAT = 1
 
 
 def runner_source() -> str:
-    return resources.files(__package__).joinpath("runner.py").read_text()
+    return resources.files("covalent_eventbatch.container").joinpath("runner.py").read_text()
 
 
 def image_constraints() -> list[str]:

@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
+from ..container.runner import MANIFEST_URI_ENV, MANIFEST_VERSION, TASK_URI_ENV
 from .aws import AwsClients
 from .errors import AwsSetupError
 from .layout import PackLocation, TaskLocation, safe_name, short_hash
-from .runner import MANIFEST_URI_ENV, MANIFEST_VERSION, TASK_URI_ENV
 from .settings import ExecutorSettings
 
 RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]

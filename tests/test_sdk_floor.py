@@ -35,7 +35,14 @@ SERVICES = (
     "sqs",
 )
 # Code that runs with the user's (or the Lambda runtime's) SDK; localaws/ runs in the dev venv.
-SCANNED = ("executor", "chalice_app", "controlplane", "statemachine", "covalent_eventbatch/cli.py")
+SCANNED = (
+    "executor",
+    "container",
+    "chalice_app",
+    "controlplane",
+    "statemachine",
+    "covalent_eventbatch/cli.py",
+)
 # Parameters newer than the floor that the code sends another way.
 SENT_OTHERWISE = {
     ("s3", "PutObject", "IfNoneMatch"): "chalice_app/markers.py sends it as the If-None-Match "

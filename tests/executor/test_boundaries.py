@@ -61,7 +61,7 @@ def test_loading_the_plugin_loads_none_of_them() -> None:
             sys.executable,
             "-c",
             "import sys\n"
-            "import covalent_eventbatch.executor.awsbatch, covalent_eventbatch.executor.runner\n"
+            "import covalent_eventbatch.executor.awsbatch, covalent_eventbatch.container.runner\n"
             "import covalent_eventbatch.executor.cli\n"
             "print(' '.join(sorted(sys.modules)))",
         ],
@@ -74,3 +74,12 @@ def test_loading_the_plugin_loads_none_of_them() -> None:
     parts = {_part(name) for name in loaded}
     assert [name for name in FORBIDDEN if name in parts] == []
     assert [name for name in FORBIDDEN_TOP if name in {n.split(".")[0] for n in loaded}] == []
+
+
+def test_the_container_runner_ships_alone() -> None:
+    """The image holds runner.py alone: it may import the standard library, boto3 and
+    cloudpickle, never this project's other parts."""
+    runner = EXECUTOR.parent / "container" / "runner.py"
+    allowed = {"boto3", "cloudpickle"} | set(sys.stdlib_module_names)
+    imported = {name.split(".")[0] for name in _imported_modules(runner)}
+    assert imported - allowed == set()

@@ -9,7 +9,7 @@ import boto3
 import cloudpickle
 import pytest
 
-from covalent_eventbatch.executor.runner import run_task
+from covalent_eventbatch.container.runner import run_task
 
 BUCKET = "runner-bucket"
 TASK_DIR = "covalent/tasks/d/1/"
@@ -127,7 +127,7 @@ def _put_node_task(s3, node: int, function, *args) -> None:  # type: ignore[no-u
 
 def test_child_runs_its_entry_and_announces_its_own_marker(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from covalent_eventbatch.chalice_app.markers import marker_from_task_event
-    from covalent_eventbatch.executor.runner import run_array_child
+    from covalent_eventbatch.container.runner import run_array_child
 
     monkeypatch.setenv("AWS_BATCH_JOB_ID", "parent:1")
     _put_manifest(s3)
@@ -159,7 +159,7 @@ def test_child_runs_its_entry_and_announces_its_own_marker(s3, monkeypatch) -> N
 
 def test_child_whose_task_raises_announces_the_failure(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from covalent_eventbatch.chalice_app.markers import marker_from_task_event
-    from covalent_eventbatch.executor.runner import run_array_child
+    from covalent_eventbatch.container.runner import run_array_child
 
     monkeypatch.setenv("AWS_BATCH_JOB_ID", "parent:0")
 
@@ -177,7 +177,7 @@ def test_child_whose_task_raises_announces_the_failure(s3, monkeypatch) -> None:
 def test_a_failure_batch_may_retry_is_not_announced_before_the_last_attempt(
     s3, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from covalent_eventbatch.executor.runner import should_report
+    from covalent_eventbatch.container.runner import should_report
 
     manifest = {"report_failures_on_attempt": 3}
     monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "2")
@@ -197,7 +197,7 @@ def test_a_failure_batch_may_retry_is_not_announced_before_the_last_attempt(
 def test_child_without_its_entry_fails_naming_the_manifest_key(  # type: ignore[no-untyped-def]
     s3, capsys, index, tasks, expected
 ) -> None:
-    from covalent_eventbatch.executor.runner import EXIT_NO_TASK, run_array_child
+    from covalent_eventbatch.container.runner import EXIT_NO_TASK, run_array_child
 
     if tasks is not None:
         _put_manifest(s3, tasks)
@@ -210,7 +210,7 @@ def test_child_without_its_entry_fails_naming_the_manifest_key(  # type: ignore[
 
 
 def test_runner_event_names_match_the_state_machine() -> None:
-    from covalent_eventbatch.executor import runner
+    from covalent_eventbatch.container import runner
     from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
     assert (runner.EVENT_SOURCE, runner.EVENT_DETAIL_TYPE) == (EVENT_SOURCE, EVENT_DETAIL_TYPE)
