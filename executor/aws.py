@@ -76,17 +76,11 @@ class AwsClients:
         return self.session.get_partition_for_region(self.region)
 
 
-_cache: dict[tuple[str, str, str, str], AwsClients] = {}
-_cache_lock = threading.Lock()
-
-
 def clients_for(settings: ExecutorSettings) -> AwsClients:
     """The process-wide clients for these settings (executors are rebuilt per task)."""
-    key = (settings.credentials, settings.profile, settings.region, settings.endpoint_url)
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = AwsClients(*key)
-        return _cache[key]
+    from .process import state  # the process state holds these clients and imports this module
+
+    return state().clients_for(settings)
 
 
 def explain_aws_error(exc: Exception, settings: ExecutorSettings) -> Exception | None:

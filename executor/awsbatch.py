@@ -13,7 +13,7 @@ One electron, in order (each step in its own module):
 5. ``storage``   the result and the task's stdout/stderr back to Covalent
 
 Instance attributes are plain values (Covalent rebuilds executors from ``to_dict()``); AWS clients
-and the marker watcher live at process level.
+and the marker watcher live in the process state (``process.state()``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import fields
@@ -43,9 +42,8 @@ from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_p
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
 from .image import ImageSpec, default_base_image
 from .layout import PackLocation, TaskLocation
-from .markers import watcher
 from .outcome import describe_failure
-from .packing import Gatherer
+from .process import state
 from .settings import ExecutorSettings
 
 EXECUTOR_PLUGIN_NAME = "AWSBatchExecutor"
@@ -60,13 +58,6 @@ COVALENT_REPLY_TIMEOUT_S = 300
 def wait_deadline(settings: ExecutorSettings) -> float:
     """Seconds after which a task is reported as stuck: every attempt's limit plus queueing."""
     return settings.retry_attempts * settings.time_limit + settings.queue_timeout
-
-
-_image_uris: dict[tuple[str, str, str], str] = {}
-_checked_buckets: set[tuple[int, str]] = set()
-_checked_machines: set[str] = set()
-_prepare_locks: dict[tuple[int, str, str], threading.Lock] = {}
-_prepare_locks_guard = threading.Lock()
 
 
 class AWSBatchExecutor(AsyncBaseExecutor):
@@ -222,7 +213,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         if settings.pack_window <= 0:
             return None
         member = _Member(settings, clients, prepared, location, called_at)
-        future = _gatherer.join(_pack_key(member), member, settings.pack_window, _launch_pack)
+        future = state().packs.join(_pack_key(member), member, settings.pack_window, _launch_pack)
         return await asyncio.wrap_future(future)
 
     def _fail(self, message: str) -> None:
@@ -238,7 +229,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         prepared: _Prepared,
         packed: _Packed | None = None,
     ) -> dict[str, Any]:
-        future = watcher().watch(
+        future = state().markers.watch(
             clients,
             location.bucket,
             location.markers_prefix,
@@ -267,7 +258,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
                 "'queue_timeout'."
             ) from None
         finally:
-            watcher().forget(future)
+            state().markers.forget(future)
 
     async def _ask(self, action: Signals, body: Any) -> Any:
         """Covalent's executor signals, with a patient wait for the answer.
@@ -411,9 +402,6 @@ def _launch_pack(members: Sequence[_Member]) -> list[_Packed | None]:
     return [_Packed(execution, index) for index in range(len(members))]
 
 
-_gatherer: Gatherer[_Member, _Packed | None] = Gatherer()
-
-
 def _announce(location: TaskLocation, execution: workflow.Execution, clients: AwsClients) -> None:
     """One line per electron in the dispatcher's log (Covalent's logger), linking its execution."""
     app_log.info(
@@ -436,7 +424,7 @@ class _Prepared:
 def _start(
     clients: AwsClients, prepared: _Prepared, name: str, payload: dict[str, Any]
 ) -> workflow.Execution:
-    gate = workflow.definition_gate
+    gate = state().definition_gate
     definition_name = prepared.job_definition["JobDefinitionName"]
     if not gate.claim(definition_name):
         return workflow.start_execution(clients, prepared.state_machine_arn, name, payload)
@@ -454,24 +442,23 @@ def _prepare(
     # The electrons of a dispatch start together: without this, each of them would repeat the
     # bucket check and the image lookup before the first one had cached them.
     key = (id(clients), settings.s3_bucket_name, settings.ecr_repo_name)
-    with _prepare_locks_guard:
-        lock = _prepare_locks.setdefault(key, threading.Lock())
-    with lock:
+    with state().prepare_lock(key):
         return _prepare_once(settings, clients, versions)
 
 
 def _prepare_once(
     settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]
 ) -> _Prepared:
-    if (id(clients), settings.s3_bucket_name) not in _checked_buckets:
+    shared = state()
+    if (id(clients), settings.s3_bucket_name) not in shared.checked_buckets:
         storage.check_bucket(clients, settings.s3_bucket_name)
-        _checked_buckets.add((id(clients), settings.s3_bucket_name))
+        shared.checked_buckets.add((id(clients), settings.s3_bucket_name))
     image_uri = settings.container_image_uri or _runtime_image(settings, clients, versions)
     partition, account = clients.partition(), clients.account_id()
     machine = state_machine_arn(partition, clients.region, account, settings.state_machine_name)
-    if machine not in _checked_machines:
+    if machine not in shared.checked_machines:
         workflow.check_state_machine(clients, machine)
-        _checked_machines.add(machine)
+        shared.checked_machines.add(machine)
     return _Prepared(
         machine, workflow.job_definition(settings, image_uri, partition, account, clients.region)
     )
@@ -493,8 +480,9 @@ def _runtime_image(
         extra_packages=settings.extra_pip_packages,
     )
     key = (spec.tag, settings.ecr_repo_name, settings.registry_endpoint)
-    if key not in _image_uris:
-        _image_uris[key] = registry.ensure_image(
+    image_uris = state().image_uris
+    if key not in image_uris:
+        image_uris[key] = registry.ensure_image(
             clients,
             spec,
             settings.ecr_repo_name,
@@ -502,7 +490,7 @@ def _runtime_image(
             settings.registry_endpoint,
             progress,
         )
-    return _image_uris[key]
+    return image_uris[key]
 
 
 def _installed_covalent() -> str:

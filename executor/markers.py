@@ -228,16 +228,3 @@ class MarkerWatcher:
         if write_once(s3, location, found[1]):
             log.warning("no completion event for %s: marker written from DescribeExecution", w.key)
         self._resolve_from_s3(w)
-
-
-_watcher: MarkerWatcher | None = None
-_watcher_lock = threading.Lock()
-
-
-def watcher() -> MarkerWatcher:
-    """The process-wide watcher."""
-    global _watcher
-    with _watcher_lock:
-        if _watcher is None:
-            _watcher = MarkerWatcher()
-        return _watcher

@@ -305,6 +305,3 @@ class DefinitionGate:
                 ):
                     return
             time.sleep(self._poll_s)
-
-
-definition_gate = DefinitionGate()

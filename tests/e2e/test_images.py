@@ -45,9 +45,9 @@ def test_no_docker_needed_once_the_image_exists(local_stack, monkeypatch) -> Non
     AWSBatchExecutor()  # the runtime image of this session exists after the tests above it
     DirectRun(AWSBatchExecutor())(lambda: "warm")  # make sure: built here if it was not
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    import covalent_eventbatch.executor.awsbatch as plugin
+    from covalent_eventbatch.executor.process import state
 
-    plugin._image_uris.clear()  # forget this process's cache: the lookup goes to ECR
+    state().image_uris.clear()  # forget this process's images: the lookup goes to ECR
     assert DirectRun(AWSBatchExecutor())(lambda: "no docker") == "no docker"
 
 

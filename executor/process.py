@@ -1,0 +1,63 @@
+"""What the executors of one process share: one object, created once, reset by tests.
+
+Covalent builds a new executor for every task and rebuilds it from ``to_dict()``, so nothing that
+must outlive a task can sit on the executor. It lives here instead: the AWS clients (one set per
+credentials, region and endpoint), what was found once and need not be asked again (runtime
+images, checked buckets and state machines), the locks that make concurrent first tasks find
+those once, the definition gate, the marker watcher and the pack gatherer.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .aws import AwsClients
+from .markers import MarkerWatcher
+from .packing import Gatherer
+from .settings import ExecutorSettings
+from .workflow import DefinitionGate
+
+if TYPE_CHECKING:
+    from .awsbatch import _Member, _Packed
+
+
+class ProcessState:
+    """The process-wide state of the executor; ``state()`` returns the one instance."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next task starts as the first of a new process would."""
+        with self._guard:
+            self._clients: dict[tuple[str, str, str, str], AwsClients] = {}
+            self.image_uris: dict[tuple[str, str, str], str] = {}
+            self.checked_buckets: set[tuple[int, str]] = set()
+            self.checked_machines: set[str] = set()
+            self._prepare_locks: dict[tuple[Any, ...], threading.Lock] = {}
+            self.definition_gate = DefinitionGate()
+            self.markers = MarkerWatcher()
+            self.packs: Gatherer[_Member, _Packed | None] = Gatherer()
+
+    def clients_for(self, settings: ExecutorSettings) -> AwsClients:
+        """The clients for these settings' credentials, region and endpoint (made once)."""
+        key = (settings.credentials, settings.profile, settings.region, settings.endpoint_url)
+        with self._guard:
+            if key not in self._clients:
+                self._clients[key] = AwsClients(*key)
+            return self._clients[key]
+
+    def prepare_lock(self, key: tuple[Any, ...]) -> threading.Lock:
+        """One lock per key, so that the first tasks of a dispatch prepare once, not once each."""
+        with self._guard:
+            return self._prepare_locks.setdefault(key, threading.Lock())
+
+
+_state = ProcessState()
+
+
+def state() -> ProcessState:
+    """This process's state."""
+    return _state
