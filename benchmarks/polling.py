@@ -19,8 +19,8 @@ from covalent.executor.utils import Signals
 from covalent_eventbatch.container.runner import TASK_URI_ENV
 from covalent_eventbatch.executor import storage
 from covalent_eventbatch.executor.aws import AwsClients
-from covalent_eventbatch.executor.awsbatch import _runtime_image
 from covalent_eventbatch.executor.layout import TaskLocation, safe_name
+from covalent_eventbatch.executor.preparation import runtime_image as product_runtime_image
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.executor.workflow import (
     RUNNER_COMMAND,
@@ -32,7 +32,7 @@ from covalent_eventbatch.executor.workflow import (
 def runtime_image(settings: ExecutorSettings, clients: AwsClients, covalent: str) -> str:
     """The product's runtime image for this Python and Covalent (looked up once per process)."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return _runtime_image(settings, clients, {"python": python, "covalent": covalent})
+    return product_runtime_image(settings, clients, {"python": python, "covalent": covalent})
 
 
 def _camel(pairs: list[dict[str, str]]) -> list[dict[str, str]]:

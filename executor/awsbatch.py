@@ -3,8 +3,9 @@
 One electron, in order (each step in its own module):
 
 1. ``storage``   cloudpickle (function, args, kwargs) to S3
-2. ``registry``  the runtime image, found in ECR by its content tag or built and pushed once
-3. ``packing``   electrons arriving together (within ``pack_window`` s) that would get the same
+2. ``preparation`` the runtime image (``registry``: found in ECR by its content tag or built and
+                 pushed once), the state machine and the job definition, once per process
+3. ``packs``     electrons arriving together (within ``pack_window`` s) that would get the same
                  Batch job form a pack; a pack of one goes on alone
    ``workflow``  StartExecution of the state machine (named from dispatch and node: idempotent),
                  which registers or reuses the job definition and submits the Batch job; a pack
@@ -21,27 +22,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-import cloudpickle
 from covalent._shared_files.config import get_config
 from covalent._shared_files.exceptions import TaskCancelledError, TaskRuntimeError
 from covalent._shared_files.logger import app_log
 from covalent.executor.base import AsyncBaseExecutor
 from covalent.executor.utils import Signals
 
-from covalent_eventbatch.statemachine.deploy import state_machine_arn
-
-from . import console, logs, registry, storage, workflow
+from . import console, logs, packs, preparation, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
-from .image import ImageSpec, default_base_image
-from .layout import PackLocation, TaskLocation
+from .layout import TaskLocation
 from .outcome import describe_failure
 from .process import state
 from .settings import ExecutorSettings
@@ -164,7 +159,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             raise TaskCancelledError("Cancelled before submission: nothing was sent to AWS.")
         try:
             versions = await self._ask(Signals.GET, "version_info")
-            prepared = await asyncio.to_thread(_prepare, settings, clients, versions)
+            prepared = await asyncio.to_thread(preparation.prepare, settings, clients, versions)
             await asyncio.to_thread(
                 storage.upload_task,
                 clients,
@@ -179,7 +174,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             if packed is None:
                 payload = workflow.execution_input(settings, location, prepared.job_definition)
                 execution = await asyncio.to_thread(
-                    _start, clients, prepared, location.execution_name, payload
+                    preparation.start, clients, prepared, location.execution_name, payload
                 )
                 handle: dict[str, Any] = {"execution_arn": execution.arn}
             else:
@@ -205,15 +200,15 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         self,
         settings: ExecutorSettings,
         clients: AwsClients,
-        prepared: _Prepared,
+        prepared: preparation.Prepared,
         location: TaskLocation,
         called_at: float,
-    ) -> _Packed | None:
+    ) -> packs.Packed | None:
         """This electron's place in a pack, or None when it goes alone (a pack of one)."""
         if settings.pack_window <= 0:
             return None
-        member = _Member(settings, clients, prepared, location, called_at)
-        future = state().packs.join(_pack_key(member), member, settings.pack_window, _launch_pack)
+        member = packs.Member(settings, clients, prepared, location, called_at)
+        future = state().packs.join(packs.key(member), member, settings.pack_window, packs.launch)
         return await asyncio.wrap_future(future)
 
     def _fail(self, message: str) -> None:
@@ -226,8 +221,8 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         clients: AwsClients,
         location: TaskLocation,
         execution: workflow.Execution,
-        prepared: _Prepared,
-        packed: _Packed | None = None,
+        prepared: preparation.Prepared,
+        packed: packs.Packed | None = None,
     ) -> dict[str, Any]:
         future = state().markers.watch(
             clients,
@@ -322,86 +317,6 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         )
 
 
-class _Member:
-    """An electron waiting to be packed: what launching its pack needs to know of it."""
-
-    def __init__(
-        self,
-        settings: ExecutorSettings,
-        clients: AwsClients,
-        prepared: _Prepared,
-        location: TaskLocation,
-        called_at: float,
-    ) -> None:
-        self.settings = settings
-        self.clients = clients
-        self.prepared = prepared
-        self.location = location
-        self.called_at = called_at  # run() was called (monotonic clock)
-        self.joined_at = time.monotonic()  # ready to be packed: uploaded, image found
-
-
-class _Packed:
-    """An electron's place in a started pack: the pack's execution and its array index."""
-
-    def __init__(self, execution: workflow.Execution, index: int) -> None:
-        self.execution = execution
-        self.index = index
-
-
-def _pack_key(member: _Member) -> tuple[Any, ...]:
-    """Everything that decides the Batch job: electrons share a pack only when all of it matches.
-
-    The job definition's name is a hash of its content (image, roles, environment, log group,
-    platform); the rest is what SubmitJob sets per job.
-    """
-    s, location = member.settings, member.location
-    return (
-        id(member.clients),
-        member.prepared.state_machine_arn,
-        member.prepared.job_definition["JobDefinitionName"],
-        s.batch_queue,
-        json.dumps(workflow.resource_requirements(s)),
-        json.dumps(workflow.retry_strategy(s), sort_keys=True),
-        s.time_limit,
-        location.bucket,
-        location.prefix,
-        location.dispatch_id,
-    )
-
-
-def _launch_pack(members: Sequence[_Member]) -> list[_Packed | None]:
-    """Start a pack's execution (a pack of one is left to take the single-electron path)."""
-    if len(members) == 1:
-        return [None]
-    first = members[0]
-    settings, clients, prepared = first.settings, first.clients, first.prepared
-    pack = PackLocation(
-        first.location.bucket,
-        first.location.prefix,
-        first.location.dispatch_id,
-        tuple(m.location.node_id for m in members),
-    )
-    arn = workflow.execution_arn(prepared.state_machine_arn, pack.execution_name)
-    manifest = workflow.manifest(settings, arn, [m.location for m in members])
-    # How spread out the electrons arrived, in ms from the first run() call: what pack_window
-    # has to cover. For people reading a manifest; the children ignore it.
-    start = min(m.called_at for m in members)
-    for entry, m in zip(manifest["tasks"], members):
-        entry["run_called_ms"] = round((m.called_at - start) * 1000)
-        entry["joined_ms"] = round((m.joined_at - start) * 1000)
-    storage.write_json(clients, pack.bucket, pack.manifest_key, manifest)
-    payload = workflow.pack_execution_input(settings, pack, prepared.job_definition)
-    execution = _start(clients, prepared, pack.execution_name, payload)
-    log.info(
-        "pack of %d electrons (nodes %s) started as %s",
-        len(members),
-        pack.pack_id,
-        execution.arn,
-    )
-    return [_Packed(execution, index) for index in range(len(members))]
-
-
 def _announce(location: TaskLocation, execution: workflow.Execution, clients: AwsClients) -> None:
     """One line per electron in the dispatcher's log (Covalent's logger), linking its execution."""
     app_log.info(
@@ -411,92 +326,6 @@ def _announce(location: TaskLocation, execution: workflow.Execution, clients: Aw
         execution.name,
         console.execution_url(execution.arn, clients.region, clients.partition()),
     )
-
-
-class _Prepared:
-    """What every task of a settings/version combination shares, found once per process."""
-
-    def __init__(self, state_machine_arn: str, job_definition: dict[str, Any]) -> None:
-        self.state_machine_arn = state_machine_arn
-        self.job_definition = job_definition
-
-
-def _start(
-    clients: AwsClients, prepared: _Prepared, name: str, payload: dict[str, Any]
-) -> workflow.Execution:
-    gate = state().definition_gate
-    definition_name = prepared.job_definition["JobDefinitionName"]
-    if not gate.claim(definition_name):
-        return workflow.start_execution(clients, prepared.state_machine_arn, name, payload)
-    execution = None
-    try:
-        execution = workflow.start_execution(clients, prepared.state_machine_arn, name, payload)
-    finally:
-        gate.settle(definition_name, clients, execution.arn if execution else None)
-    return execution
-
-
-def _prepare(
-    settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]
-) -> _Prepared:
-    # The electrons of a dispatch start together: without this, each of them would repeat the
-    # bucket check and the image lookup before the first one had cached them.
-    key = (id(clients), settings.s3_bucket_name, settings.ecr_repo_name)
-    with state().prepare_lock(key):
-        return _prepare_once(settings, clients, versions)
-
-
-def _prepare_once(
-    settings: ExecutorSettings, clients: AwsClients, versions: dict[str, Any]
-) -> _Prepared:
-    shared = state()
-    if (id(clients), settings.s3_bucket_name) not in shared.checked_buckets:
-        storage.check_bucket(clients, settings.s3_bucket_name)
-        shared.checked_buckets.add((id(clients), settings.s3_bucket_name))
-    image_uri = settings.container_image_uri or _runtime_image(settings, clients, versions)
-    partition, account = clients.partition(), clients.account_id()
-    machine = state_machine_arn(partition, clients.region, account, settings.state_machine_name)
-    if machine not in shared.checked_machines:
-        workflow.check_state_machine(clients, machine)
-        shared.checked_machines.add(machine)
-    return _Prepared(
-        machine, workflow.job_definition(settings, image_uri, partition, account, clients.region)
-    )
-
-
-def _runtime_image(
-    settings: ExecutorSettings,
-    clients: AwsClients,
-    versions: dict[str, Any],
-    progress: registry.ProgressFn | None = None,
-) -> str:
-    python = ".".join(str(versions.get("python") or sys.version).split(".")[:2])
-    covalent = str(versions.get("covalent") or _installed_covalent())
-    spec = ImageSpec(
-        base_image=settings.base_image or default_base_image(python),
-        python_version=python,
-        covalent_version=covalent,
-        cloudpickle_version=cloudpickle.__version__,
-        extra_packages=settings.extra_pip_packages,
-    )
-    key = (spec.tag, settings.ecr_repo_name, settings.registry_endpoint)
-    image_uris = state().image_uris
-    if key not in image_uris:
-        image_uris[key] = registry.ensure_image(
-            clients,
-            spec,
-            settings.ecr_repo_name,
-            settings.cache_dir,
-            settings.registry_endpoint,
-            progress,
-        )
-    return image_uris[key]
-
-
-def _installed_covalent() -> str:
-    from importlib.metadata import version
-
-    return version("covalent")
 
 
 def _config_section() -> dict[str, Any]:

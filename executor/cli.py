@@ -45,7 +45,7 @@ def configured_settings(**overrides: object) -> ExecutorSettings:
 
 def _image_build(args: argparse.Namespace) -> int:
     from .aws import clients_for
-    from .awsbatch import _runtime_image
+    from .preparation import runtime_image
 
     settings = configured_settings(extra_pip_packages=args.extra_pip_packages)
     clients = clients_for(settings)
@@ -54,9 +54,9 @@ def _image_build(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         with Console(stderr=True).status("checking the runtime image") as status:
-            uri = _runtime_image(settings, clients, {}, progress=status.update)
+            uri = runtime_image(settings, clients, {}, progress=status.update)
     else:
-        uri = _runtime_image(
+        uri = runtime_image(
             settings, clients, {}, progress=lambda line: print(line, file=sys.stderr, flush=True)
         )
     print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)

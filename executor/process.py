@@ -10,16 +10,13 @@ those once, the definition gate, the marker watcher and the pack gatherer.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# Modules, not names: packs and preparation use the state at call time, so the import cycle
+# (process -> packs -> preparation -> process) is only one of modules.
+from . import markers, packs, workflow
 from .aws import AwsClients
-from .markers import MarkerWatcher
-from .packing import Gatherer
 from .settings import ExecutorSettings
-from .workflow import DefinitionGate
-
-if TYPE_CHECKING:
-    from .awsbatch import _Member, _Packed
 
 
 class ProcessState:
@@ -37,9 +34,9 @@ class ProcessState:
             self.checked_buckets: set[tuple[int, str]] = set()
             self.checked_machines: set[str] = set()
             self._prepare_locks: dict[tuple[Any, ...], threading.Lock] = {}
-            self.definition_gate = DefinitionGate()
-            self.markers = MarkerWatcher()
-            self.packs: Gatherer[_Member, _Packed | None] = Gatherer()
+            self.definition_gate = workflow.DefinitionGate()
+            self.markers = markers.MarkerWatcher()
+            self.packs: packs.Gatherer[packs.Member, packs.Packed | None] = packs.Gatherer()
 
     def clients_for(self, settings: ExecutorSettings) -> AwsClients:
         """The clients for these settings' credentials, region and endpoint (made once)."""
@@ -55,9 +52,14 @@ class ProcessState:
             return self._prepare_locks.setdefault(key, threading.Lock())
 
 
-_state = ProcessState()
+_state: ProcessState | None = None
+_state_lock = threading.Lock()
 
 
 def state() -> ProcessState:
-    """This process's state."""
-    return _state
+    """This process's state (made on first use, once its modules are all imported)."""
+    global _state
+    with _state_lock:
+        if _state is None:
+            _state = ProcessState()
+        return _state

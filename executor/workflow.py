@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from ..container.runner import MANIFEST_URI_ENV, MANIFEST_VERSION, TASK_URI_ENV
+from ..container.runner import TASK_URI_ENV
 from .aws import AwsClients
 from .errors import AwsSetupError
-from .layout import PackLocation, TaskLocation, safe_name, short_hash
+from .layout import TaskLocation, safe_name, short_hash
 from .settings import ExecutorSettings
 
 RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]
@@ -140,70 +140,6 @@ def execution_input(
                 "covalent-node-id": str(location.node_id),
             },
         },
-    }
-
-
-def pack_execution_input(
-    settings: ExecutorSettings, pack: PackLocation, definition: dict[str, Any]
-) -> dict[str, Any]:
-    """The input of a pack's execution: one array job, child i running manifest entry i."""
-    first, last = min(pack.node_ids), max(pack.node_ids)
-    return {
-        "Marker": {"Bucket": pack.bucket, "Key": pack.marker_key},
-        "Manifest": {"Bucket": pack.bucket, "Key": pack.manifest_key},
-        "Task": {
-            "DispatchId": pack.dispatch_id,
-            "NodeIds": f"{first}-{last}",
-            "Count": len(pack.node_ids),
-        },
-        "JobDefinition": definition,
-        "Job": {
-            "JobName": pack.job_name,
-            "JobQueue": settings.batch_queue,
-            "ArrayProperties": {"Size": len(pack.node_ids)},
-            "ContainerOverrides": {
-                "ResourceRequirements": resource_requirements(settings),
-                "Environment": [
-                    {
-                        "Name": MANIFEST_URI_ENV,
-                        "Value": f"s3://{pack.bucket}/{pack.manifest_key}",
-                    }
-                ],
-            },
-            # Batch applies both to each child on its own: its attempts, its time limit.
-            "RetryStrategy": retry_strategy(settings),
-            "Timeout": {"AttemptDurationSeconds": settings.time_limit},
-            "Tags": {
-                "covalent-dispatch-id": pack.dispatch_id,
-                # Batch tag values allow letters, digits, spaces and _.:/=+-@ only.
-                "covalent-node-ids": f"{first}-{last}",
-                "covalent-node-count": str(len(pack.node_ids)),
-            },
-        },
-    }
-
-
-def manifest(
-    settings: ExecutorSettings,
-    execution_arn: str,
-    members: list[TaskLocation],
-) -> dict[str, Any]:
-    """Array index -> electron: what each child runs and which marker it reports to."""
-    return {
-        "version": MANIFEST_VERSION,
-        "execution_arn": execution_arn,
-        # A child whose task failed reports it at once unless Batch may still retry it.
-        "report_failures_on_attempt": settings.retry_attempts if settings.retry_user_errors else 1,
-        # What every child asked Batch for (a pack shares it): its marker's resource-seconds.
-        "resources": resource_requirements(settings),
-        "tasks": [
-            {
-                "node_id": m.node_id,
-                "task_uri": f"s3://{m.bucket}/{m.task_dir}",
-                "marker": {"Bucket": m.bucket, "Key": m.marker_key},
-            }
-            for m in members
-        ],
     }
 
 

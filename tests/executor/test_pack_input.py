@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
-from covalent_eventbatch.executor import awsbatch
+from covalent_eventbatch.executor import packs
 from covalent_eventbatch.executor.layout import PackLocation, TaskLocation
+from covalent_eventbatch.executor.packs import execution_input, manifest
+from covalent_eventbatch.executor.preparation import Prepared
 from covalent_eventbatch.executor.settings import ExecutorSettings
-from covalent_eventbatch.executor.workflow import execution_arn, manifest, pack_execution_input
+from covalent_eventbatch.executor.workflow import execution_arn
 
 MACHINE = "arn:aws:states:us-east-1:123:stateMachine:covalent-eventbatch"
 DISPATCH = "2f9c1a52-6c4e-4c8e-9a51-0d7a4f3e8b11"
@@ -17,9 +19,9 @@ DISPATCH = "2f9c1a52-6c4e-4c8e-9a51-0d7a4f3e8b11"
 
 def _member(clients: object = None, dispatch: str = DISPATCH, **settings: Any) -> Any:
     resolved = ExecutorSettings.resolve(settings)
-    prepared = awsbatch._Prepared(MACHINE, {"JobDefinitionName": "covalent-batch-jobs-abc"})
+    prepared = Prepared(MACHINE, {"JobDefinitionName": "covalent-batch-jobs-abc"})
     location = TaskLocation(resolved.s3_bucket_name, resolved.s3_prefix, dispatch, 4)
-    return awsbatch._Member(resolved, clients, prepared, location, 0.0)  # type: ignore[arg-type]
+    return packs.Member(resolved, clients, prepared, location, 0.0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -35,16 +37,14 @@ def _member(clients: object = None, dispatch: str = DISPATCH, **settings: Any) -
     ],
 )
 def test_settings_that_decide_the_job_never_share_a_pack(different: dict[str, Any]) -> None:
-    assert awsbatch._pack_key(_member()) == awsbatch._pack_key(_member())
-    assert awsbatch._pack_key(_member()) != awsbatch._pack_key(_member(**different))
+    assert packs.key(_member()) == packs.key(_member())
+    assert packs.key(_member()) != packs.key(_member(**different))
 
 
 def test_other_dispatches_and_settings_outside_the_job_do_not_split_or_join() -> None:
-    assert awsbatch._pack_key(_member()) != awsbatch._pack_key(_member(dispatch="other"))
+    assert packs.key(_member()) != packs.key(_member(dispatch="other"))
     # Awaiting and packing settings do not change the job: those electrons share.
-    assert awsbatch._pack_key(_member()) == awsbatch._pack_key(
-        _member(poll_freq=3, marker_interval=2, pack_window=1)
-    )
+    assert packs.key(_member()) == packs.key(_member(poll_freq=3, marker_interval=2, pack_window=1))
 
 
 def test_pack_names_say_dispatch_and_node_range_within_aws_limits() -> None:
@@ -80,7 +80,7 @@ def test_manifest_maps_each_index_to_its_electron() -> None:
 def test_pack_input_submits_one_array_job_with_per_child_limits() -> None:
     settings = ExecutorSettings.resolve({"vcpu": 4, "time_limit": 120})
     pack = PackLocation("b", "covalent", DISPATCH, (3, 4, 5))
-    payload = pack_execution_input(settings, pack, {"JobDefinitionName": "d"})
+    payload = execution_input(settings, pack, {"JobDefinitionName": "d"})
     job = payload["Job"]
     assert job["ArrayProperties"] == {"Size": 3}
     assert job["Timeout"] == {"AttemptDurationSeconds": 120}

@@ -15,13 +15,10 @@ import botocore.session
 import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from covalent_eventbatch.executor import packs
 from covalent_eventbatch.executor.layout import PackLocation, TaskLocation
 from covalent_eventbatch.executor.settings import ExecutorSettings
-from covalent_eventbatch.executor.workflow import (
-    execution_input,
-    job_definition,
-    pack_execution_input,
-)
+from covalent_eventbatch.executor.workflow import execution_input, job_definition
 from covalent_eventbatch.statemachine.definition import build_definition
 
 GOLDEN = Path(__file__).with_name("golden_definition.json")
@@ -49,7 +46,7 @@ def _sample_input(pack: bool = False, **overrides: Any) -> dict[str, Any]:
     )
     if pack:
         location = PackLocation("bucket", "covalent", "d-1", (3, 4, 9))
-        return pack_execution_input(settings, location, definition)
+        return packs.execution_input(settings, location, definition)
     return execution_input(settings, TaskLocation("bucket", "covalent", "d-1", 3), definition)
 
 

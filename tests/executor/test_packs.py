@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from covalent_eventbatch.executor.packing import FAN_OUT_QUIET_WINDOWS, MAX_WAIT_WINDOWS, Gatherer
+from covalent_eventbatch.executor.packs import FAN_OUT_QUIET_WINDOWS, MAX_WAIT_WINDOWS, Gatherer
 
 
 def _launcher(calls: list[list[str]]):
