@@ -36,6 +36,11 @@ from .settings import ExecutorSettings
 
 log = logging.getLogger(__name__)
 
+# The fields of a manifest and of its entries, read by the container (container/runner.py) and
+# by the Lambda (chalice_app/packs.py).
+MANIFEST_FIELDS = ("version", "execution_arn", "report_failures_on_attempt", "resources", "tasks")
+MANIFEST_TASK_FIELDS = ("node_id", "task_uri", "marker", "run_called_ms", "joined_ms")
+
 # AWS Batch: arrayProperties.size is 2 to 10,000.
 MAX_ARRAY_SIZE = 10_000
 # A group of two or more waits this many windows after its latest member (measured through a real

@@ -19,12 +19,16 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from ..container.runner import TASK_URI_ENV
+from ..statemachine.definition import SUBMIT_STATES
 from .aws import AwsClients
 from .errors import AwsSetupError
 from .layout import TaskLocation, safe_name, short_hash
 from .settings import ExecutorSettings
 
 RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]
+# The top-level fields of an execution input (a single electron's, or a pack's with Manifest):
+# read by the state machine's paths and by the Lambda, from the execution status event.
+EXECUTION_INPUT_FIELDS = ("Marker", "Manifest", "Task", "JobDefinition", "Job")
 # The runner exits 1 when the task raises and the task's own code on sys.exit: any exit code
 # means the user's code ran to its end, so by default it is not retried. Platform failures
 # (a reclaimed host, an image that could not be pulled, ...) have no exit code and are.
@@ -235,7 +239,7 @@ class DefinitionGate:
             for event in events:
                 entered = event.get("stateEnteredEventDetails", {}).get("name")
                 if (
-                    entered in ("SubmitJob", "SubmitArrayJob")
+                    entered in SUBMIT_STATES
                     or event["type"].startswith("Execution")
                     and event["type"] != "ExecutionStarted"
                 ):

@@ -32,6 +32,13 @@ from typing import Any
 
 EVENT_SOURCE = "covalent.eventbatch"
 EVENT_DETAIL_TYPE = "Task Finished"
+# The fields of a "Task Finished" event's detail (the Lambda reads them: chalice_app/markers.py).
+TASK_FINISHED_FIELDS = ("Marker", "ExecutionArn", "Status", "Job", "Error", "Cause", "Manifest")
+# The states that submit the Batch job: an execution that has entered one is past the job
+# definition's registration, which the executor's definition gate waits for (executor/workflow.py).
+SUBMIT_JOB_STATE = "SubmitJob"
+SUBMIT_ARRAY_JOB_STATE = "SubmitArrayJob"
+SUBMIT_STATES = (SUBMIT_JOB_STATE, SUBMIT_ARRAY_JOB_STATE)
 # A Fail state may not report an error name of the reserved "States." family (States Language:
 # "States MAY report errors with other names, which MUST NOT begin with the prefix 'States.'"),
 # yet the caught error is one (States.TaskFailed when the job failed): the execution's error is
@@ -207,9 +214,9 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
                 ],
                 "Default": "RegisterJobDefinition",
             },
-            "ReuseJobDefinition": _reuse("SubmitJob"),
-            "RegisterJobDefinition": _register(partition, "SubmitJob"),
-            "SubmitJob": _submit(partition, "Outcome", array=False),
+            "ReuseJobDefinition": _reuse(SUBMIT_JOB_STATE),
+            "RegisterJobDefinition": _register(partition, SUBMIT_JOB_STATE),
+            SUBMIT_JOB_STATE: _submit(partition, "Outcome", array=False),
             "Outcome": _outcome("NotifySucceeded"),
             "NotifySucceeded": _notify(
                 partition, {"Status": "SUCCEEDED", "Job.$": "$.Job"}, next_state="Done"
@@ -224,9 +231,9 @@ def build_definition(partition: str = "aws") -> dict[str, Any]:
             # A pack: one array job, child i running the manifest's electron i. Each child
             # announces its own electron; these announce the array job, and carry the manifest
             # so that the Lambda can record the electrons whose child could not.
-            "ReusePackJobDefinition": _reuse("SubmitArrayJob"),
-            "RegisterPackJobDefinition": _register(partition, "SubmitArrayJob"),
-            "SubmitArrayJob": _submit(partition, "PackOutcome", array=True),
+            "ReusePackJobDefinition": _reuse(SUBMIT_ARRAY_JOB_STATE),
+            "RegisterPackJobDefinition": _register(partition, SUBMIT_ARRAY_JOB_STATE),
+            SUBMIT_ARRAY_JOB_STATE: _submit(partition, "PackOutcome", array=True),
             "PackOutcome": _outcome("NotifyPackSucceeded", **{"Manifest.$": "$.Manifest"}),
             "NotifyPackSucceeded": _notify(
                 partition,
