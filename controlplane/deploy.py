@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
 from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.awserrors import error_code, error_message, is_denied, is_missing
 from covalent_eventbatch.executor.errors import AwsSetupError
 
 from . import preflight
@@ -162,14 +163,13 @@ def ensure_artifact_bucket(clients: AwsClients, bucket: str) -> None:
         s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=clients.account_id())
         return
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code in ("403", "AccessDenied"):
+        if is_denied(exc):
             raise DeployError(
                 f"The artifacts bucket {bucket} exists but is not this account's, or these "
                 "credentials may not use it (S3 bucket names are global): pass "
                 "--artifact-bucket with a bucket of yours in this region."
             ) from None
-        if code not in ("404", "NoSuchBucket", "NotFound"):
+        if not is_missing(exc):
             raise
     args: dict[str, Any] = {"Bucket": bucket}
     if clients.region != "us-east-1":
@@ -221,7 +221,7 @@ def _stack_status(cfn: Any, stack: str) -> str | None:
     try:
         return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
     except ClientError as exc:
-        if "does not exist" in exc.response["Error"].get("Message", ""):
+        if "does not exist" in error_message(exc):
             return None
         raise
 
@@ -303,7 +303,7 @@ def deploy_stack(
             waiter = "stack_update_complete"
         _wait(cfn, waiter, stack)
     except ClientError as exc:
-        if "No updates are to be performed" not in exc.response["Error"].get("Message", ""):
+        if "No updates are to be performed" not in error_message(exc):
             raise
         say(f"stack {stack} is up to date")
     except WaiterError:
@@ -395,7 +395,4 @@ def deploy(
 
 
 def _aws_error(exc: ClientError) -> AwsSetupError:
-    error = exc.response["Error"]
-    return AwsSetupError(
-        f"{exc.operation_name} failed ({error.get('Code')}: {error.get('Message')})."
-    )
+    return AwsSetupError(f"{exc.operation_name} failed ({error_code(exc)}: {error_message(exc)}).")

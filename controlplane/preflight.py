@@ -27,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from covalent_eventbatch.executor.aws import AwsClients
+from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, error_message
 
 from . import template as control_plane
 from .errors import DeployError
@@ -41,12 +42,8 @@ CAPABILITY_AUTO_EXPAND = "CAPABILITY_AUTO_EXPAND"
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
-_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "UnrecognizedClientException",
-}
+# Not allowed to ask: refused, or credentials the service does not accept.
+_NOT_ALLOWED = (Kind.DENIED, Kind.NO_CREDENTIALS)
 # The stack states deploy replaces (they hold no resource) and those that need a person.
 REPLACEABLE = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"}
 _STUCK = {
@@ -115,7 +112,7 @@ def read_stack(clients: AwsClients, stack: str) -> StackState:
     try:
         described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     except ClientError as exc:
-        if "does not exist" in exc.response["Error"].get("Message", ""):
+        if "does not exist" in error_message(exc):
             return StackState(stack)
         raise
     state = StackState(
@@ -299,10 +296,10 @@ class _Probe:
         try:
             return method(**kwargs)
         except ClientError as exc:
-            code = exc.response["Error"].get("Code", "")
+            code = error_code(exc)
             if code in set(missing):
                 return MISSING
-            if code in _DENIED:
+            if classify(exc) in _NOT_ALLOWED:
                 self.say(f"not checked: {what} ({code}; CloudFormation will tell)")
                 return None
             raise
@@ -518,11 +515,10 @@ def _network_checks(clients: AwsClients, values: Mapping[str, str], probe: _Prob
         try:
             found[parameter] = call(**{key: _items(values[parameter])})[listed]
         except ClientError as exc:
-            error = exc.response["Error"]
-            if error.get("Code") in _DENIED:
-                probe.say(f"not checked: {parameter} ({error.get('Code')})")
+            if classify(exc) in _NOT_ALLOWED:
+                probe.say(f"not checked: {parameter} ({error_code(exc)})")
             else:  # InvalidSubnetID.NotFound, InvalidGroup.NotFound, ...Malformed
-                message = f"{error.get('Code')}: {error.get('Message')} (in {clients.region})"
+                message = f"{error_code(exc)}: {error_message(exc)} (in {clients.region})"
                 problems.append(Problem(parameter, message))
     vpcs = {s["VpcId"] for s in found.get("SubnetIds", [])}
     strays = [g["GroupId"] for g in found.get("SecurityGroupIds", []) if g.get("VpcId") not in vpcs]
@@ -577,10 +573,9 @@ def check_template(
     try:
         validated = cfn.validate_template(**template_argument)
     except ClientError as exc:
-        error = exc.response["Error"]
-        if error.get("Code") in _DENIED:
+        if classify(exc) in _NOT_ALLOWED:
             return []
-        return [Problem("template", f"{error.get('Code')}: {error.get('Message')}")]
+        return [Problem("template", f"{error_code(exc)}: {error_message(exc)}")]
     missing = sorted(set(validated.get("Capabilities") or []) - set(capabilities))
     return [
         Problem(

@@ -50,10 +50,8 @@ class LogFollower:
                     kwargs["nextToken"] = token
                 try:
                     page = logs.get_log_events(**kwargs)
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                        break  # not in this group (or not created yet)
-                    raise
+                except logs.exceptions.ResourceNotFoundException:
+                    break  # not in this group (or not created yet)
                 if stream not in self._groups:
                     self._groups[stream] = group
                     print(f"== attempt {attempt}: {group} {stream}", file=self.err, flush=True)

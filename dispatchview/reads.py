@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from covalent_eventbatch.executor.aws import AwsClients, explain_aws_error
+from covalent_eventbatch.executor.awserrors import error_code, is_denied
 from covalent_eventbatch.executor.cancel import submitted_job_id
 from covalent_eventbatch.executor.errors import EventBatchError
 from covalent_eventbatch.executor.layout import (
@@ -29,7 +30,6 @@ from covalent_eventbatch.executor.layout import (
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
-_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 _TERMINAL_JOB = ("SUCCEEDED", "FAILED")
 # Pages of the state machine's execution list searched for a dispatch without objects.
 _CLEANED_UP_PAGES = 5
@@ -66,15 +66,13 @@ class Snapshot:
 
 
 def explain_read_error(exc: Exception, settings: ExecutorSettings, what: str) -> EventBatchError:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        if error.get("Code") in _DENIED:
-            operation = getattr(exc, "operation_name", "a read")
-            return DispatchViewError(
-                f"missing read permission: {operation} was denied while reading {what} "
-                f"({error.get('Code')}); grant the DispatchStatus statement of "
-                "controlplane/executor-policy.json and the executor's own read actions"
-            )
+    if is_denied(exc):
+        operation = getattr(exc, "operation_name", "a read")
+        return DispatchViewError(
+            f"missing read permission: {operation} was denied while reading {what} "
+            f"({error_code(exc)}); grant the DispatchStatus statement of "
+            "controlplane/executor-policy.json and the executor's own read actions"
+        )
     explained = explain_aws_error(exc, settings)
     if explained is not None:
         return DispatchViewError(f"reading {what}: {explained}")
@@ -146,16 +144,12 @@ class DispatchReader:
         location = self.location(node_id)
         record = NodeRecord(node_id, marker=self._markers.get(node_id))
         if record.marker is None:
+            s3 = self.clients.client("s3")
             try:
-                body = (
-                    self.clients.client("s3")
-                    .get_object(Bucket=location.bucket, Key=location.marker_key)["Body"]
-                    .read()
-                )
+                body = s3.get_object(Bucket=location.bucket, Key=location.marker_key)["Body"].read()
                 record.marker = self._markers[node_id] = json.loads(body)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
-                    raise
+            except s3.exceptions.NoSuchKey:
+                pass
         if record.marker is None and not self._list(location.task_dir, "/")[0]:
             tasks_prefix = dispatch_prefixes(self.settings.s3_prefix, self.dispatch_id)[0]
             others = sorted(self._listed_nodes(tasks_prefix) | set(self._markers))
@@ -304,9 +298,7 @@ class DispatchReader:
                 try:
                     described = sfn.describe_execution(executionArn=record.execution_arn)
                     record.execution_status = described["status"]
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
-                        raise
+                except sfn.exceptions.ExecutionDoesNotExist:
                     record.execution_arn = None  # not started yet
                     continue
             record.job_id = self._job_ids.get(record.node_id)
@@ -326,9 +318,7 @@ class DispatchReader:
             sfn = self.clients.client("stepfunctions")
             try:
                 described = sfn.describe_execution(executionArn=execution_arn)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
-                    raise
+            except sfn.exceptions.ExecutionDoesNotExist:
                 record.execution_arn = None  # the manifest is written just before the start
                 return
             record.execution_status = described["status"]

@@ -93,6 +93,7 @@ def explain_aws_error(exc: Exception, settings: ExecutorSettings) -> Exception |
         ProfileNotFound,
     )
 
+    from .awserrors import error_code, error_message, is_denied
     from .errors import AwsSetupError
 
     if isinstance(exc, EndpointConnectionError):
@@ -109,13 +110,12 @@ def explain_aws_error(exc: Exception, settings: ExecutorSettings) -> Exception |
     if isinstance(exc, NoRegionError):
         return AwsSetupError(f"No AWS region ({exc}). Set 'region' in [executors.awsbatch].")
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
+        code, message = error_code(exc), error_message(exc)
         operation = getattr(exc, "operation_name", "an AWS call")
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        if is_denied(exc):
             return AwsSetupError(
-                f"{operation} was denied ({code}: {error.get('Message')}). Grant the executor's "
+                f"{operation} was denied ({code}: {message}). Grant the executor's "
                 "credentials the permissions listed in controlplane/executor-policy.json."
             )
-        return AwsSetupError(f"{operation} failed ({code}: {error.get('Message')}).")
+        return AwsSetupError(f"{operation} failed ({code}: {message}).")
     return None

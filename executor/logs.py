@@ -28,9 +28,9 @@ def tail(clients: AwsClients, group: str, stream: str | None, lines: int = 40) -
             events = logs.get_log_events(
                 logGroupName=candidate, logStreamName=stream, limit=lines, startFromHead=False
             )["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            continue
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                continue
             log.warning("reading log stream %s/%s failed: %s", candidate, stream, exc)
             return ""
         if events:

@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import AwsClients
+from .awserrors import error_code
 from .errors import AwsSetupError, ImageError
 from .image import ImageSpec, prepare_context
 
@@ -38,30 +39,27 @@ _MANIFEST_TYPES = (
 
 
 def repository_uri(clients: AwsClients, repo: str, registry_endpoint: str = "") -> str:
+    ecr = clients.client("ecr")
     try:
-        found = clients.client("ecr").describe_repositories(repositoryNames=[repo])
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "RepositoryNotFoundException":
-            raise AwsSetupError(
-                f"ECR repository '{repo}' does not exist in {clients.region} ({code}). "
-                "Create it (aws ecr create-repository --repository-name "
-                f"{repo}) or set 'ecr_repo_name'."
-            ) from None
-        raise
+        found = ecr.describe_repositories(repositoryNames=[repo])
+    except ecr.exceptions.RepositoryNotFoundException as exc:
+        raise AwsSetupError(
+            f"ECR repository '{repo}' does not exist in {clients.region} ({error_code(exc)}). "
+            "Create it (aws ecr create-repository --repository-name "
+            f"{repo}) or set 'ecr_repo_name'."
+        ) from None
     if registry_endpoint:
         return f"{registry_endpoint}/{repo}"
     return str(found["repositories"][0]["repositoryUri"])
 
 
 def image_exists(clients: AwsClients, repo: str, tag: str) -> bool:
+    ecr = clients.client("ecr")
     try:
-        clients.client("ecr").describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])
+        ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])
         return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ImageNotFoundException":
-            return False
-        raise
+    except ecr.exceptions.ImageNotFoundException:
+        return False
 
 
 def ensure_image(

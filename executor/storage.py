@@ -16,6 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from .aws import AwsClients
+from .awserrors import error_code, is_denied, is_missing
 from .errors import AwsSetupError, TaskSerializationError
 
 # Multipart in 16 MiB parts, 4 at a time: fast, and about 64 MiB of buffers at most.
@@ -33,12 +34,12 @@ def check_bucket(clients: AwsClients, bucket: str) -> None:
     try:
         location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code in ("NoSuchBucket", "404"):
+        code = error_code(exc)
+        if is_missing(exc):
             raise AwsSetupError(
                 f"S3 bucket '{bucket}' does not exist ({code}). Create it or set 's3_bucket_name'."
             ) from None
-        if code in ("AccessDenied", "403"):
+        if is_denied(exc):
             raise AwsSetupError(
                 f"Access to S3 bucket '{bucket}' is denied ({code}). Grant the executor's "
                 "credentials s3:GetBucketLocation, s3:PutObject, s3:GetObject and s3:ListBucket."
@@ -77,12 +78,11 @@ def download_result(clients: AwsClients, bucket: str, key: str, cache_dir: str) 
     every task, and a single stream is as fast for all but the largest results.
     """
     os.makedirs(cache_dir, exist_ok=True)
+    s3 = clients.client("s3")
     try:
-        body = clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except s3.exceptions.NoSuchKey:
+        return None
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".pkl") as f:
         for chunk in body.iter_chunks(_CHUNK):
             f.write(chunk)
@@ -92,12 +92,11 @@ def download_result(clients: AwsClients, bucket: str, key: str, cache_dir: str) 
 
 def read_json(clients: AwsClients, bucket: str, key: str) -> dict[str, Any] | None:
     """The JSON object at key, or None when there is none."""
+    s3 = clients.client("s3")
     try:
-        body = clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
     return dict(json.loads(body))
 
 

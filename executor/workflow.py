@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from botocore.exceptions import ClientError
-
 from ..container.runner import TASK_URI_ENV
 from ..statemachine.definition import SUBMIT_STATES
 from .aws import AwsClients
+from .awserrors import error_code
 from .errors import AwsSetupError
 from .layout import TaskLocation, safe_name, short_hash
 from .settings import ExecutorSettings
@@ -161,13 +160,11 @@ def _missing_state_machine(arn: str, code: str) -> AwsSetupError:
 
 def check_state_machine(clients: AwsClients, arn: str) -> None:
     """Fail before anything is uploaded when the state machine is missing."""
+    sfn = clients.client("stepfunctions")
     try:
-        clients.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "StateMachineDoesNotExist":
-            raise _missing_state_machine(arn, code) from None
-        raise
+        sfn.describe_state_machine(stateMachineArn=arn)
+    except sfn.exceptions.StateMachineDoesNotExist as exc:
+        raise _missing_state_machine(arn, error_code(exc)) from None
 
 
 def start_execution(
@@ -178,16 +175,12 @@ def start_execution(
     body = json.dumps(payload, sort_keys=True)
     try:
         started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "StateMachineDoesNotExist":
-            raise _missing_state_machine(state_machine_arn, code) from None
-        if code == "ExecutionAlreadyExists":
-            # Same electron, different input (a new image, say): keep both, distinctly named.
-            name = safe_name(name, short_hash(body, 8))
-            started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
-        else:
-            raise
+    except sfn.exceptions.StateMachineDoesNotExist as exc:
+        raise _missing_state_machine(state_machine_arn, error_code(exc)) from None
+    except sfn.exceptions.ExecutionAlreadyExists:
+        # Same electron, different input (a new image, say): keep both, distinctly named.
+        name = safe_name(name, short_hash(body, 8))
+        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
     return Execution(arn=str(started["executionArn"]), name=name)
 
 

@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
@@ -40,15 +38,13 @@ class Provisioned:
     lambda_role_arn: str = ""
 
 
-def _ignore(codes: tuple[str, ...], call: Any, **kwargs: Any) -> bool:
-    """Run call; True when it created something, False when it already existed."""
+def _ignore(already: tuple[type[Exception], ...], call: Any, **kwargs: Any) -> bool:
+    """Run call; True when it created something, False when it already existed (already)."""
     try:
         call(**kwargs)
         return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in codes:
-            return False
-        raise
+    except already:
+        return False
 
 
 def _role(clients: AwsClients, name: str, service: str) -> str:
@@ -60,7 +56,7 @@ def _role(clients: AwsClients, name: str, service: str) -> str:
         ],
     }
     _ignore(
-        ("EntityAlreadyExists",),
+        (iam.exceptions.EntityAlreadyExistsException,),
         iam.create_role,
         RoleName=name,
         AssumeRolePolicyDocument=json.dumps(policy),
@@ -75,28 +71,30 @@ def provision(clients: AwsClients, settings: ExecutorSettings) -> Provisioned:
     def did(created: bool, what: str) -> None:
         actions.append(f"{'created' if created else 'exists '} {what}")
 
-    s3 = clients.client("s3")
+    s3, ecr, logs = clients.client("s3"), clients.client("ecr"), clients.client("logs")
     bucket_args: dict[str, Any] = {"Bucket": settings.s3_bucket_name}
     if region != "us-east-1":
         bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
     did(
         _ignore(
-            ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), s3.create_bucket, **bucket_args
+            (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists),
+            s3.create_bucket,
+            **bucket_args,
         ),
         f"bucket {settings.s3_bucket_name}",
     )
     did(
         _ignore(
-            ("RepositoryAlreadyExistsException",),
-            clients.client("ecr").create_repository,
+            (ecr.exceptions.RepositoryAlreadyExistsException,),
+            ecr.create_repository,
             repositoryName=settings.ecr_repo_name,
         ),
         f"ECR repository {settings.ecr_repo_name}",
     )
     did(
         _ignore(
-            ("ResourceAlreadyExistsException",),
-            clients.client("logs").create_log_group,
+            (logs.exceptions.ResourceAlreadyExistsException,),
+            logs.create_log_group,
             logGroupName=settings.batch_job_log_group_name,
         ),
         f"log group {settings.batch_job_log_group_name}",
@@ -163,7 +161,11 @@ def executor_user(
     Returns a new (access key id, secret) unless known_key is still one of the user's keys.
     """
     iam = clients.client("iam")
-    _ignore(("EntityAlreadyExists",), iam.create_user, UserName=policies.EXECUTOR_USER)
+    _ignore(
+        (iam.exceptions.EntityAlreadyExistsException,),
+        iam.create_user,
+        UserName=policies.EXECUTOR_USER,
+    )
     names = policies.LocalNames(settings, clients.partition(), clients.region, clients.account_id())
     iam.put_user_policy(
         UserName=policies.EXECUTOR_USER,

@@ -73,3 +73,23 @@ def test_a_real_refused_connection_is_unreachable(monkeypatch: pytest.MonkeyPatc
         s3.list_buckets()
     assert classify(caught.value) is Kind.UNREACHABLE
     assert not is_denied(caught.value)
+
+
+def test_no_part_reads_an_error_code_by_hand() -> None:
+    """Outside the classification, codes are read through it or caught as modelled exceptions.
+
+    The Lambda ships alone (without the executor) and may read a code for its own log line.
+    """
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    parts = ("executor", "controlplane", "dispatchview", "localaws", "statemachine", "container")
+    offending = [
+        f"{path.relative_to(root)}:{number}"
+        for part in parts
+        for path in sorted((root / part).rglob("*.py"))
+        if path.name != "awserrors.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if '.response["Error"]' in line or '.response.get("Error"' in line
+    ]
+    assert offending == []
