@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.cli import configured_settings
 from covalent_eventbatch.executor.errors import InvalidSettingError
 from covalent_eventbatch.executor.settings import ExecutorSettings
@@ -24,7 +25,7 @@ def register(commands: Any) -> None:
         "are generated per stack. Credentials, region and endpoint come from "
         "[executors.awsbatch] unless given here.",
     )
-    deploy.add_argument("--stack-name", default="covalent-eventbatch", help="CloudFormation stack")
+    deploy.add_argument("--stack-name", default=names.DEFAULT_STACK, help="CloudFormation stack")
     deploy.add_argument(
         "--parameter",
         "-p",

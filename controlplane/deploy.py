@@ -37,6 +37,7 @@ from typing import Any
 from botocore.exceptions import ClientError, WaiterError
 
 from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.awserrors import error_code, error_message, is_denied, is_missing
 from covalent_eventbatch.executor.errors import AwsSetupError
@@ -46,7 +47,7 @@ from . import template as control_plane
 from .errors import DeployError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_STACK = "covalent-eventbatch"
+DEFAULT_STACK = names.DEFAULT_STACK
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 _INLINE_TEMPLATE_LIMIT = 51_200  # bytes CloudFormation accepts as TemplateBody
 
@@ -151,7 +152,7 @@ def _region_session(clients: AwsClients) -> Any:
 
 
 def artifact_bucket_name(account: str, region: str) -> str:
-    return f"covalent-eventbatch-artifacts-{account}-{region}"
+    return f"{names.PRODUCT}-artifacts-{account}-{region}"
 
 
 def ensure_artifact_bucket(clients: AwsClients, bucket: str) -> None:
@@ -195,7 +196,7 @@ def ensure_artifact_bucket(clients: AwsClients, bucket: str) -> None:
 def upload_code(clients: AwsClients, pkg: Package, bucket: str) -> dict[str, Any]:
     """Upload the Lambda zip (named by its hash); the template with CodeUri pointing at it."""
     data = pkg.zip_path.read_bytes()
-    key = f"covalent-eventbatch/lambda-{hashlib.sha256(data).hexdigest()[:20]}.zip"
+    key = f"{names.PRODUCT}/lambda-{hashlib.sha256(data).hexdigest()[:20]}.zip"
     clients.client("s3").put_object(
         Bucket=bucket, Key=key, Body=data, ExpectedBucketOwner=clients.account_id()
     )
@@ -210,7 +211,7 @@ def _template_argument(clients: AwsClients, template: dict[str, Any], bucket: st
     body = json.dumps(template)
     if len(body.encode()) <= _INLINE_TEMPLATE_LIMIT:
         return {"TemplateBody": body}
-    key = f"covalent-eventbatch/template-{hashlib.sha256(body.encode()).hexdigest()[:20]}.json"
+    key = f"{names.PRODUCT}/template-{hashlib.sha256(body.encode()).hexdigest()[:20]}.json"
     clients.client("s3").put_object(
         Bucket=bucket, Key=key, Body=body.encode(), ExpectedBucketOwner=clients.account_id()
     )
@@ -286,7 +287,7 @@ def deploy_stack(
         "StackName": stack,
         "Parameters": given + kept,
         "Capabilities": capabilities,
-        "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+        "Tags": [{"Key": "application", "Value": names.PRODUCT}],
         # A failed operation deletes what it created, even the bucket (DeletionPolicy Retain),
         # so a failed first deploy leaves nothing behind.
         "RetainExceptOnCreate": True,

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from covalent_eventbatch.executor.aws import AwsClients, explain_aws_error
 from covalent_eventbatch.executor.awserrors import error_code, is_denied
+from covalent_eventbatch.executor.names import role_arn
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from . import iampolicy
@@ -180,8 +181,8 @@ class Doctor:
         self.add("Batch job queue", PASS, f"{name} ENABLED/VALID ({len(environments)} env)")
 
     def state_machine(self) -> None:
+        from covalent_eventbatch.executor.names import state_machine_arn
         from covalent_eventbatch.statemachine.definition import build_definition
-        from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
         partition = self.clients.partition()
         arn = state_machine_arn(
@@ -427,7 +428,7 @@ def _principal_arn(caller_arn: str) -> str:
         return ""
     if parts[2] == "sts" and parts[5].startswith("assumed-role/"):
         role = parts[5].split("/")[1]
-        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+        return role_arn(parts[1], parts[4], role)
     if parts[2] == "iam" and parts[5].startswith(("user/", "role/")):
         return caller_arn
     return ""

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from covalent_eventbatch.executor import names
+
 
 @dataclass(frozen=True)
 class Names:
@@ -27,18 +29,18 @@ class Names:
     partition: str = "aws"
     region: str = "*"
     account: str = "*"
-    bucket: str = "covalent-batch-job-resources"
-    prefix: str = "covalent"
-    ecr_repo: str = "covalent-batch-job-images"
-    state_machine: str = "covalent-eventbatch"
-    log_group: str = "covalent-batch-job-logs"
+    bucket: str = names.DEFAULT_BUCKET
+    prefix: str = names.DEFAULT_PREFIX
+    ecr_repo: str = names.DEFAULT_REPOSITORY
+    state_machine: str = names.DEFAULT_STATE_MACHINE
+    log_group: str = names.DEFAULT_LOG_GROUP
 
     def arn(self, service: str, resource: str) -> str:
-        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+        return names.arn(self.partition, service, self.region, self.account, resource)
 
     @property
     def bucket_arn(self) -> str:
-        return f"arn:{self.partition}:s3:::{self.bucket}"
+        return names.bucket_arn(self.partition, self.bucket)
 
 
 # (Sid, why, actions, resources) in README order; resources as functions of the names.
@@ -155,7 +157,7 @@ def doctor_statements(n: Names) -> list[dict[str, Any]]:
             "Sid": "DoctorChecksScoped",
             "Effect": "Allow",
             "Action": "iam:GetRole",
-            "Resource": f"arn:{n.partition}:iam::{n.account}:role/*",
+            "Resource": names.role_arn(n.partition, n.account, "*"),
         },
     ]
 

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, error_message
+from covalent_eventbatch.executor.names import state_machine_arn
 
 from . import template as control_plane
 from .errors import DeployError
@@ -463,10 +464,7 @@ def _state_machine_checks(
     name = values["StateMachineName"]
     if not name or stack.owns(name):
         return []
-    arn = (
-        f"arn:{clients.partition()}:states:{clients.region}:{clients.account_id()}:"
-        f"stateMachine:{name}"
-    )
+    arn = state_machine_arn(clients.partition(), clients.region, clients.account_id(), name)
     sfn = clients.client("stepfunctions")
     found = probe.call(
         f"state machine {name}",

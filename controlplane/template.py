@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.statemachine.definition import build_definition
 
 from . import iampolicy
@@ -45,7 +46,7 @@ OUTPUT_SETTINGS = {
 
 # The queue a stack without its own compute environment uses when JobQueueName is empty: the
 # original plugin's (and the executor's) default.
-DEFAULT_EXISTING_QUEUE = "covalent-batch-queue"
+DEFAULT_EXISTING_QUEUE = names.DEFAULT_QUEUE
 
 # Name parameters are empty by default: CloudFormation then generates a unique name, so that a
 # stack deploys beside the original plugin's resources (same default names) and beside another
@@ -336,7 +337,7 @@ def _storage() -> dict[str, Any]:
                         }
                     ]
                 },
-                "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+                "Tags": [{"Key": "application", "Value": names.PRODUCT}],
             },
         },
         "BucketPolicy": {
@@ -372,7 +373,7 @@ def _storage() -> dict[str, Any]:
                 "ImageScanningConfiguration": {"ScanOnPush": True},
                 # Tags are content hashes that job definitions name: nobody may repoint one.
                 "ImageTagMutability": "IMMUTABLE",
-                "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+                "Tags": [{"Key": "application", "Value": names.PRODUCT}],
             },
         },
         "JobLogGroup": {
@@ -545,7 +546,7 @@ def _state_machine() -> dict[str, Any]:
                 "StateMachineType": "STANDARD",  # .sync integrations need a Standard workflow
                 "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
                 "DefinitionString": _sub(definition),
-                "Tags": [{"Key": "application", "Value": "covalent-eventbatch"}],
+                "Tags": [{"Key": "application", "Value": names.PRODUCT}],
             },
         },
     }

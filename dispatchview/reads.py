@@ -27,8 +27,8 @@ from covalent_eventbatch.executor.layout import (
     markers_prefix,
     safe_name,
 )
+from covalent_eventbatch.executor.names import execution_arn, state_machine_arn
 from covalent_eventbatch.executor.settings import ExecutorSettings
-from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
 _TERMINAL_JOB = ("SUCCEEDED", "FAILED")
 # Pages of the state machine's execution list searched for a dispatch without objects.
@@ -120,9 +120,7 @@ class DispatchReader:
         )
 
     def execution_arn(self, node_id: int) -> str:
-        machine = self.state_machine_arn
-        prefix = machine.replace(":stateMachine:", ":execution:", 1)
-        return f"{prefix}:{self.location(node_id).execution_name}"
+        return execution_arn(self.state_machine_arn, self.location(node_id).execution_name)
 
     def snapshot(self) -> Snapshot:
         """Every electron of the dispatch with what AWS holds about it now."""

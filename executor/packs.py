@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ..container.runner import MANIFEST_URI_ENV, MANIFEST_VERSION
-from . import preparation, storage, workflow
+from . import names, preparation, storage, workflow
 from .aws import AwsClients
 from .layout import PackLocation, TaskLocation
 from .settings import ExecutorSettings
@@ -200,7 +200,7 @@ def launch(members: Sequence[Member]) -> list[Packed | None]:
         first.location.dispatch_id,
         tuple(m.location.node_id for m in members),
     )
-    arn = workflow.execution_arn(prepared.state_machine_arn, pack.execution_name)
+    arn = names.execution_arn(prepared.state_machine_arn, pack.execution_name)
     document = manifest(settings, arn, [m.location for m in members])
     # How spread out the electrons arrived, in ms from the first run() call: what pack_window
     # has to cover. For people reading a manifest; the children ignore it.

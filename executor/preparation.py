@@ -13,11 +13,10 @@ from typing import Any
 
 import cloudpickle
 
-from covalent_eventbatch.statemachine.deploy import state_machine_arn
-
 from . import process, registry, storage, workflow
 from .aws import AwsClients
 from .image import ImageSpec, default_base_image
+from .names import state_machine_arn
 from .settings import ExecutorSettings
 
 

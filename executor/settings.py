@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from . import names
 from .errors import InvalidSettingError
 
 PLATFORMS = ("EC2", "FARGATE")
@@ -63,13 +64,13 @@ class ExecutorSettings:
     # --- the original plugin's keys -------------------------------------------------------
     credentials: str = field(default_factory=_default_credentials_file)
     profile: str = field(default_factory=lambda: os.environ.get("AWS_PROFILE", ""))
-    s3_bucket_name: str = "covalent-batch-job-resources"
-    ecr_repo_name: str = "covalent-batch-job-images"
-    batch_job_definition_name: str = "covalent-batch-jobs"
-    batch_queue: str = "covalent-batch-queue"
+    s3_bucket_name: str = names.DEFAULT_BUCKET
+    ecr_repo_name: str = names.DEFAULT_REPOSITORY
+    batch_job_definition_name: str = names.DEFAULT_JOB_DEFINITION
+    batch_queue: str = names.DEFAULT_QUEUE
     batch_execution_role_name: str = "ecsTaskExecutionRole"
     batch_job_role_name: str = "CovalentBatchJobRole"
-    batch_job_log_group_name: str = "covalent-batch-job-logs"
+    batch_job_log_group_name: str = names.DEFAULT_LOG_GROUP
     vcpu: float = 2
     memory: float = 3.75
     num_gpus: int = 0
@@ -80,8 +81,8 @@ class ExecutorSettings:
     poll_freq: float = 10
     # --- additions --------------------------------------------------------------------------
     region: str = ""
-    state_machine_name: str = "covalent-eventbatch"
-    s3_prefix: str = "covalent"
+    state_machine_name: str = names.DEFAULT_STATE_MACHINE
+    s3_prefix: str = names.DEFAULT_PREFIX
     base_image: str = ""
     extra_pip_packages: tuple[str, ...] = ()
     container_image_uri: str = ""

@@ -22,6 +22,7 @@ from .aws import AwsClients
 from .awserrors import error_code
 from .errors import AwsSetupError
 from .layout import TaskLocation, safe_name, short_hash
+from .names import APPLICATION_TAG, role_arn
 from .settings import ExecutorSettings
 
 RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]
@@ -82,12 +83,11 @@ def job_definition(
     settings: ExecutorSettings, image_uri: str, partition: str, account: str, region: str
 ) -> dict[str, Any]:
     """The job definition as RegisterJobDefinition takes it, named by a hash of its content."""
-    role = f"arn:{partition}:iam::{account}:role/"
     container: dict[str, Any] = {
         "Image": image_uri,
         "Command": RUNNER_COMMAND,
-        "JobRoleArn": role + settings.batch_job_role_name,
-        "ExecutionRoleArn": role + settings.batch_execution_role_name,
+        "JobRoleArn": role_arn(partition, account, settings.batch_job_role_name),
+        "ExecutionRoleArn": role_arn(partition, account, settings.batch_execution_role_name),
         # Batch requires resources on the definition; they are fixed (the smallest valid ones)
         # so that tasks of any size share it, and each task's own size comes as an override.
         "ResourceRequirements": _DEFINITION_RESOURCES[settings.platform],
@@ -109,7 +109,7 @@ def job_definition(
     return {
         "JobDefinitionName": safe_name(settings.batch_job_definition_name, digest, limit=128),
         **content,
-        "Tags": {"application": "covalent-eventbatch"},
+        "Tags": dict(APPLICATION_TAG),
     }
 
 
@@ -144,11 +144,6 @@ def execution_input(
             },
         },
     }
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """arn:P:states:R:A:stateMachine:M + name -> arn:P:states:R:A:execution:M:name."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 def _missing_state_machine(arn: str, code: str) -> AwsSetupError:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from covalent_eventbatch.executor import names
+
 
 @dataclass(frozen=True)
 class Need:
@@ -113,9 +115,10 @@ def evaluate(policies: list[dict[str, Any]], need: Need) -> str | None:
 
 
 def _arn(call: dict[str, Any], service: str, resource: str, region: bool = True) -> str:
-    partition = "aws"
-    where = f"{call['region'] if region else ''}:{call['account']}"
-    return f"arn:{partition}:{service}:{where}:{resource}"
+    partition = names.partition_of(call["region"])
+    return names.arn(
+        partition, service, call["region"] if region else "", call["account"], resource
+    )
 
 
 def _name_or_arn(value: str, call: dict[str, Any], service: str, kind: str) -> str:

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from covalent_eventbatch.controlplane import iampolicy, template
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
 # The local stack's principals.
 EXECUTOR_USER = "eventbatch-executor"
 LAMBDA_ROLE = "CovalentEventBatchLambdaRole"
 STATE_MACHINE_ROLE = "CovalentEventBatchStateMachineRole"
-STACK_NAME = "covalent-eventbatch"
+STACK_NAME = names.DEFAULT_STACK
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class LocalNames:
     account: str
 
     def role_arn(self, name: str) -> str:
-        return f"arn:{self.partition}:iam::{self.account}:role/{name}"
+        return names.role_arn(self.partition, self.account, name)
 
     def variables(self) -> dict[str, str]:
         s = self.settings
@@ -64,10 +65,12 @@ class LocalNames:
             "JobRole": self.role_arn(s.batch_job_role_name),
             "ExecutionRole": self.role_arn(s.batch_execution_role_name),
             "StateMachineRole": self.role_arn(STATE_MACHINE_ROLE),
-            "Repository": f"arn:{self.partition}:ecr:{self.region}:{self.account}:"
-            f"repository/{s.ecr_repo_name}",
-            "StateMachine": f"arn:{self.partition}:states:{self.region}:{self.account}:"
-            f"stateMachine:{s.state_machine_name}",
+            "Repository": names.repository_arn(
+                self.partition, self.region, self.account, s.ecr_repo_name
+            ),
+            "StateMachine": names.state_machine_arn(
+                self.partition, self.region, self.account, s.state_machine_name
+            ),
         }
 
 

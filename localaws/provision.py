@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
@@ -18,9 +19,9 @@ from covalent_eventbatch.statemachine.deploy import ensure_state_machine
 
 from . import policies
 
-EVENTS_QUEUE = "covalent-eventbatch-events"
-TASK_RULE = "covalent-eventbatch-task-finished"
-EXECUTION_RULE = "covalent-eventbatch-execution-status"
+EVENTS_QUEUE = f"{names.PRODUCT}-events"
+TASK_RULE = f"{names.PRODUCT}-task-finished"
+EXECUTION_RULE = f"{names.PRODUCT}-execution-status"
 STATE_MACHINE_ROLE = policies.STATE_MACHINE_ROLE
 _ASSUME = {
     "ecs-tasks": "ecs-tasks.amazonaws.com",

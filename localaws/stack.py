@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
@@ -32,7 +33,7 @@ from .provision import executor_user, provision
 DEFAULT_MOTO_PORT = 5055
 DEFAULT_REGISTRY_PORT = 5056
 REGION = "us-east-1"
-LOCAL_BUCKET = "covalent-eventbatch-local"
+LOCAL_BUCKET = f"{names.PRODUCT}-local"
 ADMIN_PROFILE = "default"
 EXECUTOR_PROFILE = "eventbatch-executor"
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..executor import names
+from ..executor.names import state_machine_arn
 from .definition import build_definition
-
-
-def state_machine_arn(partition: str, region: str, account: str, name: str) -> str:
-    return f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
 
 
 def ensure_state_machine(
@@ -26,7 +24,7 @@ def ensure_state_machine(
             definition=definition,
             roleArn=role_arn,
             type="STANDARD",  # .sync integrations need a Standard workflow
-            tags=[{"key": "application", "value": "covalent-eventbatch"}],
+            tags=[{"key": "application", "value": names.PRODUCT}],
         )
         return str(created["stateMachineArn"]), "created"
     if (

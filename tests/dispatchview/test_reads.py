@@ -83,7 +83,7 @@ def test_each_electron_gets_the_stage_its_records_show(reader: DispatchReader) -
 
 def test_packed_electrons_are_found_through_their_packs_manifest(reader: DispatchReader) -> None:
     from covalent_eventbatch.executor.layout import PackLocation
-    from covalent_eventbatch.executor.workflow import execution_arn
+    from covalent_eventbatch.executor.names import execution_arn
 
     for node in (4, 6, 8):
         _put(f"covalent/tasks/{DISPATCH}/{node}/task.pkl")

@@ -8,10 +8,10 @@ import pytest
 
 from covalent_eventbatch.executor import packs
 from covalent_eventbatch.executor.layout import PackLocation, TaskLocation
+from covalent_eventbatch.executor.names import execution_arn
 from covalent_eventbatch.executor.packs import execution_input, manifest
 from covalent_eventbatch.executor.preparation import Prepared
 from covalent_eventbatch.executor.settings import ExecutorSettings
-from covalent_eventbatch.executor.workflow import execution_arn
 
 MACHINE = "arn:aws:states:us-east-1:123:stateMachine:covalent-eventbatch"
 DISPATCH = "2f9c1a52-6c4e-4c8e-9a51-0d7a4f3e8b11"
