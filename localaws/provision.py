@@ -15,9 +15,9 @@ from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
-from covalent_eventbatch.statemachine.deploy import ensure_state_machine
 
 from . import policies
+from .state_machine import ensure_state_machine
 
 EVENTS_QUEUE = f"{names.PRODUCT}-events"
 TASK_RULE = f"{names.PRODUCT}-task-finished"

@@ -1,13 +1,14 @@
-"""Create the state machine, or update it in place when its definition or role changed."""
+"""The local stack's state machine: created, or updated in place when its definition or role
+changed (on AWS the control plane's CloudFormation stack owns it)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from ..executor import names
-from ..executor.names import state_machine_arn
-from .definition import build_definition
+from covalent_eventbatch.executor import names
+from covalent_eventbatch.executor.names import state_machine_arn
+from covalent_eventbatch.statemachine.definition import build_definition
 
 
 def ensure_state_machine(
