@@ -1,6 +1,6 @@
 """Who called what on the local stack: every request moto serves, with its caller, to a file.
 
-Used by the tests to hold each component to its IAM policy (``localaws/iamcheck.py``). Each
+Used by the tests to hold each component to its IAM policy (``localaws/iamcheck/``). Each
 component calls with credentials of its own, as on AWS: the executor as an IAM user with the
 executor policy, the Lambda handlers, the task container and the state machine with temporary
 credentials of their roles (``localaws/identities.py``). moto authenticates and authorizes every

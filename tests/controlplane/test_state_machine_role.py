@@ -96,12 +96,12 @@ def test_no_statement_beyond_what_the_task_states_need():
     needed = [n for integration in set(_task_states().values()) for n in DOCUMENTED[integration]]
     for document in documents:
         for statement in document["Statement"]:
-            actions = iamcheck._listed(statement["Action"])
+            actions = iamcheck.listed(statement["Action"])
             for action in actions:
                 assert any(
                     iamcheck.statement_applies({**statement, "Action": action}, n) for n in needed
                 ), f"{statement['Sid']}: {action} is needed by no Task state"
-            resources = iamcheck._listed(statement["Resource"])
+            resources = iamcheck.listed(statement["Resource"])
             for resource in resources:
                 assert any(
                     iamcheck.statement_applies({**statement, "Resource": resource}, n)

@@ -156,7 +156,7 @@ def test_a_statement_reserved_for_a_tool_refuses_the_component():
 
 def test_policy_documents_in_every_form_iam_or_moto_returns():
     doc = {"Version": "2012-10-17", "Statement": [_allow("s3:GetObject", "*")]}
-    assert iamcheck._document(doc) == doc
-    assert iamcheck._document('{"Version": "2012-10-17", "Statement": []}')["Statement"] == []
-    assert iamcheck._document("%7B%22Statement%22%3A%20%5B%5D%7D") == {"Statement": []}
-    assert iamcheck._document(repr(doc)) == doc  # moto's CloudFormation keeps Python's repr
+    assert iamcheck.document(doc) == doc
+    assert iamcheck.document('{"Version": "2012-10-17", "Statement": []}')["Statement"] == []
+    assert iamcheck.document("%7B%22Statement%22%3A%20%5B%5D%7D") == {"Statement": []}
+    assert iamcheck.document(repr(doc)) == doc  # moto's CloudFormation keeps Python's repr
