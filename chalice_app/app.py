@@ -118,7 +118,7 @@ def ours(state_machine_arn: object) -> bool:
     return state_machine_arn.endswith(f":stateMachine:{name}")
 
 
-_EXECUTION_PATTERN: dict = {
+EXECUTION_PATTERN: dict = {
     "source": ["aws.states"],
     "detail-type": ["Step Functions Execution Status Change"],
     # EventBridge suffix matching: the account and region need not be known when packaging.
@@ -129,7 +129,7 @@ _EXECUTION_PATTERN: dict = {
 }
 
 
-@app.on_cw_event(_EXECUTION_PATTERN, name="on_execution_status")
+@app.on_cw_event(EXECUTION_PATTERN, name="on_execution_status")
 def on_execution_status(event):
     if not ours(event.detail.get("stateMachineArn")):
         app.log.warning("ignored event %s of another state machine", event.event_id)

@@ -387,7 +387,7 @@ def _storage() -> dict[str, Any]:
     }
 
 
-def _job_roles() -> dict[str, Any]:
+def job_role_resources() -> dict[str, Any]:
     return {
         "JobRole": {
             "Type": "AWS::IAM::Role",
@@ -457,7 +457,7 @@ def _job_roles() -> dict[str, Any]:
     }
 
 
-def _state_machine() -> dict[str, Any]:
+def state_machine_resources() -> dict[str, Any]:
     definitions = _arn("batch", "job-definition/${UsedJobDefinitionPrefix}*")
     role_statements: list[dict[str, Any]] = [
         {
@@ -671,7 +671,7 @@ def _compute() -> dict[str, Any]:
     }
 
 
-def _lambda_overrides() -> dict[str, Any]:
+def lambda_overrides() -> dict[str, Any]:
     """What the merge changes in Chalice's resources (a deep merge: lists are replaced)."""
     statements: list[dict[str, Any]] = [
         {
@@ -836,11 +836,11 @@ def merge_template() -> dict[str, Any]:
         "Resources": _with_checkov_skips(
             {
                 **_storage(),
-                **_job_roles(),
-                **_state_machine(),
+                **job_role_resources(),
+                **state_machine_resources(),
                 **_executor_policy(),
                 **_compute(),
-                **_lambda_overrides(),
+                **lambda_overrides(),
             }
         ),
         "Outputs": _outputs(),

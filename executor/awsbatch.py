@@ -132,7 +132,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         **kwargs: Any,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        settings = ExecutorSettings.resolve(arguments, _config_section())
+        settings = ExecutorSettings.resolve(arguments, config_section())
         base_kwargs = {k: v for k, v in kwargs.items() if k in ("log_stdout", "log_stderr")}
         super().__init__(**base_kwargs)
         for name, value in settings.to_config().items():
@@ -180,7 +180,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             else:
                 execution = packed.execution
                 handle = {"execution_arn": execution.arn, "array_index": packed.index}
-            _announce(location, execution, clients)
+            announce(location, execution, clients)
             await self._ask(Signals.PUT, ("job_handle", json.dumps(handle)))
             marker = await self._await_marker(
                 settings, clients, location, execution, prepared, packed
@@ -317,7 +317,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         )
 
 
-def _announce(location: TaskLocation, execution: workflow.Execution, clients: AwsClients) -> None:
+def announce(location: TaskLocation, execution: workflow.Execution, clients: AwsClients) -> None:
     """One line per electron in the dispatcher's log (Covalent's logger), linking its execution."""
     app_log.info(
         "awsbatch: dispatch %s node %s started execution %s: %s",
@@ -328,7 +328,7 @@ def _announce(location: TaskLocation, execution: workflow.Execution, clients: Aw
     )
 
 
-def _config_section() -> dict[str, Any]:
+def config_section() -> dict[str, Any]:
     try:
         section = get_config("executors.awsbatch")
     except KeyError:

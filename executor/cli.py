@@ -38,9 +38,9 @@ def main(args: argparse.Namespace) -> int:
 
 def configured_settings(**overrides: object) -> ExecutorSettings:
     """Settings as the executor resolves them: ``overrides`` > covalent.conf > defaults."""
-    from .awsbatch import _config_section
+    from .awsbatch import config_section
 
-    return ExecutorSettings.resolve(overrides, _config_section())
+    return ExecutorSettings.resolve(overrides, config_section())
 
 
 def _image_build(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Wait:
+class Wait:
     clients: AwsClients
     bucket: str
     markers_prefix: str
@@ -53,7 +53,7 @@ class MarkerWatcher:
         self._wake = threading.Event()
         self._sleep = sleep or (lambda s: self._wake.wait(s))
         self._lock = threading.Lock()
-        self._waits: list[_Wait] = []
+        self._waits: list[Wait] = []
         self._thread: threading.Thread | None = None
         self._last_sweep: dict[str, float] = {}
         self._listed_at: dict[tuple[int, str, str], float] = {}  # watcher clock, per prefix
@@ -70,7 +70,7 @@ class MarkerWatcher:
         interval: float,
         sweep_interval: float,
     ) -> Future:
-        wait = _Wait(
+        wait = Wait(
             clients,
             bucket,
             markers_prefix,
@@ -107,13 +107,13 @@ class MarkerWatcher:
             self._sleep(self._until_next_listing(waits))
 
     @staticmethod
-    def _groups(waits: list[_Wait]) -> dict[tuple[int, str, str], list[_Wait]]:
-        groups: dict[tuple[int, str, str], list[_Wait]] = {}
+    def _groups(waits: list[Wait]) -> dict[tuple[int, str, str], list[Wait]]:
+        groups: dict[tuple[int, str, str], list[Wait]] = {}
         for w in waits:
             groups.setdefault((id(w.clients), w.bucket, w.markers_prefix), []).append(w)
         return groups
 
-    def _until_next_listing(self, waits: list[_Wait]) -> float:
+    def _until_next_listing(self, waits: list[Wait]) -> float:
         now = self._clock()
         due = min(
             self._listed_at.get(key, now) + min(w.interval for w in group)
@@ -121,7 +121,7 @@ class MarkerWatcher:
         )
         return max(0.0, due - now)
 
-    def _tick(self, waits: list[_Wait]) -> None:
+    def _tick(self, waits: list[Wait]) -> None:
         # A sweep takes the place of that tick's listings, so that the process as a whole makes
         # no more than one request per marker interval; the listings follow on the next tick.
         groups = self._groups(waits)
@@ -149,7 +149,7 @@ class MarkerWatcher:
                 if w.key in present:
                     self._resolve_from_s3(w)
 
-    def _list(self, w: _Wait) -> set[str]:
+    def _list(self, w: Wait) -> set[str]:
         s3 = w.clients.client("s3")
         keys: set[str] = set()
         for page in s3.get_paginator("list_objects_v2").paginate(
@@ -159,21 +159,21 @@ class MarkerWatcher:
             keys.update(item["Key"] for item in page.get("Contents", []))
         return keys
 
-    def _resolve_from_s3(self, w: _Wait) -> None:
+    def _resolve_from_s3(self, w: Wait) -> None:
         try:
             body = w.clients.client("s3").get_object(Bucket=w.bucket, Key=w.key)["Body"].read()
             w.future.set_result(json.loads(body))
         except Exception as exc:
             log.warning("reading marker s3://%s/%s failed: %s", w.bucket, w.key, exc)
 
-    def _sweep(self, waits: list[_Wait]) -> bool:
+    def _sweep(self, waits: list[Wait]) -> bool:
         """The slow path for lost events: one RUNNING listing per state machine per interval.
 
         Returns whether it asked Step Functions anything.
         """
         swept = False
         now = self._clock()
-        by_machine: dict[str, list[_Wait]] = {}
+        by_machine: dict[str, list[Wait]] = {}
         for w in waits:
             if not w.future.done():
                 by_machine.setdefault(w.state_machine_arn, []).append(w)
@@ -208,7 +208,7 @@ class MarkerWatcher:
             arns.update(e["executionArn"] for e in page["executions"])
         return arns
 
-    def _recover(self, w: _Wait) -> None:
+    def _recover(self, w: Wait) -> None:
         described = w.clients.client("stepfunctions").describe_execution(
             executionArn=w.execution_arn
         )

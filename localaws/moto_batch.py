@@ -25,7 +25,7 @@ _POLL_S = 1.0  # live enough to follow, and light with many jobs running at once
 _applied = False
 
 
-def _merged_requirements(job: Any) -> list[dict[str, str]]:
+def merged_requirements(job: Any) -> list[dict[str, str]]:
     definition = (job.job_definition.container_properties or {}).get("resourceRequirements") or []
     merged = {str(r["type"]).upper(): str(r["value"]) for r in definition}
     for requirement in job.container_overrides.get("resourceRequirements") or []:
@@ -33,7 +33,7 @@ def _merged_requirements(job: Any) -> list[dict[str, str]]:
     return [{"type": kind, "value": value} for kind, value in merged.items()]
 
 
-class _LogForwarder(threading.Thread):
+class LogForwarder(threading.Thread):
     """Copies a running job container's new output lines to its CloudWatch log stream."""
 
     def __init__(self, job: Any) -> None:
@@ -95,10 +95,10 @@ class _LogForwarder(threading.Thread):
             return [e for e in events if (e["timestamp"], e["message"]) not in self.sent]
 
 
-class _SkipForwarded:
+class SkipForwarded:
     """The job's logs backend, minus the lines the forwarder already put."""
 
-    def __init__(self, backend: Any, forwarder: _LogForwarder) -> None:
+    def __init__(self, backend: Any, forwarder: LogForwarder) -> None:
         self._backend = backend
         self._forwarder = forwarder
 
@@ -127,14 +127,14 @@ def apply() -> bool:
 
     def _container_details(self: Any) -> dict[str, Any]:
         details = container_details(self)
-        requirements = _merged_requirements(self)
+        requirements = merged_requirements(self)
         if requirements:
             details["resourceRequirements"] = requirements
         return details
 
     def _run(self: Any) -> None:
-        forwarder = _LogForwarder(self)
-        self._log_backend = _SkipForwarded(self._log_backend, forwarder)
+        forwarder = LogForwarder(self)
+        self._log_backend = SkipForwarded(self._log_backend, forwarder)
         forwarder.start()
         try:
             run(self)

@@ -96,7 +96,7 @@ def resolve(value: Any, names: LocalNames) -> Any:
     return {k: resolve(v, names) for k, v in value.items()}
 
 
-def _role_policies(resource: dict[str, Any], names: LocalNames) -> dict[str, dict[str, Any]]:
+def policies_of_role(resource: dict[str, Any], names: LocalNames) -> dict[str, dict[str, Any]]:
     return {
         p["PolicyName"]: resolve(p["PolicyDocument"], names)
         for p in resource["Properties"]["Policies"]
@@ -106,15 +106,17 @@ def _role_policies(resource: dict[str, Any], names: LocalNames) -> dict[str, dic
 def role_policies(names: LocalNames) -> dict[str, dict[str, dict[str, Any]]]:
     """Role name -> {policy name: document}, as the stack's template gives each role."""
     s = names.settings
-    job_roles = template._job_roles()
+    job_roles = template.job_role_resources()
     # One local role runs both handlers: the execution-status function's policy, which holds the
     # task function's statements and DescribeExecution for what status events leave out.
-    lambda_role = template._lambda_overrides()[f"{template.EXECUTION_FUNCTION}Role"]
+    lambda_role = template.lambda_overrides()[f"{template.EXECUTION_FUNCTION}Role"]
     return {
-        s.batch_job_role_name: _role_policies(job_roles["JobRole"], names),
-        s.batch_execution_role_name: _role_policies(job_roles["ExecutionRole"], names),
-        STATE_MACHINE_ROLE: _role_policies(template._state_machine()["StateMachineRole"], names),
-        LAMBDA_ROLE: _role_policies(lambda_role, names),
+        s.batch_job_role_name: policies_of_role(job_roles["JobRole"], names),
+        s.batch_execution_role_name: policies_of_role(job_roles["ExecutionRole"], names),
+        STATE_MACHINE_ROLE: policies_of_role(
+            template.state_machine_resources()["StateMachineRole"], names
+        ),
+        LAMBDA_ROLE: policies_of_role(lambda_role, names),
     }
 
 

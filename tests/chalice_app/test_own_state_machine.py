@@ -41,5 +41,5 @@ def test_name_decides_without_an_arn(monkeypatch):
 
 
 def test_rule_pattern_narrows_by_name_suffix():
-    detail = lambda_app._EXECUTION_PATTERN["detail"]
+    detail = lambda_app.EXECUTION_PATTERN["detail"]
     assert detail["stateMachineArn"] == [{"suffix": ":stateMachine:covalent-eventbatch"}]

@@ -27,7 +27,7 @@ def test_same_statements_and_actions_as_the_stack_gives_the_lambda():
     # chalice deploy gives both functions one policy: the execution-status function's, which
     # holds the task function's statements.
     chalice = _statements(json.loads((ROOT / ".chalice" / "policy-markers.json").read_text()))
-    overrides = template._lambda_overrides()
+    overrides = template.lambda_overrides()
     task = _statements(
         overrides[f"{template.TASK_FUNCTION}Role"]["Properties"]["Policies"][0]["PolicyDocument"]
     )

@@ -97,11 +97,9 @@ def _delete_rules(aws, stack: str) -> None:
 def _printed_settings(outputs: dict[str, str]) -> ExecutorSettings:
     """What the executor makes of the printed section, pasted into a covalent.conf that holds
     the plugin's defaults (Covalent writes them there when it loads the plugin)."""
-    from covalent_eventbatch.executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
-
     printed = deploy.config_section(deploy.settings_from_outputs(outputs))
     section = tomllib.loads(printed)["executors"]["awsbatch"]
-    return ExecutorSettings.resolve({}, {**_EXECUTOR_PLUGIN_DEFAULTS, **section})
+    return ExecutorSettings.resolve({}, {**ExecutorSettings().to_config(), **section})
 
 
 @pytest.fixture(scope="module")
@@ -400,9 +398,9 @@ def test_doctor_passes_on_the_deployed_control_plane(deployed, dispatcher, local
 
 def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys):
     from covalent_eventbatch.cli import main
-    from covalent_eventbatch.executor.awsbatch import _config_section
+    from covalent_eventbatch.executor.awsbatch import config_section
 
-    before = _config_section()  # the local stack's section: put back afterwards
+    before = config_section()  # the local stack's section: put back afterwards
     assert before["endpoint_url"] == local_stack.endpoint_url
     # Deployed by an administrator, not by the executor's user.
     admin = ["--profile", "default"]
@@ -412,7 +410,7 @@ def test_cli_deploy_prints_and_writes_the_settings(deployed, local_stack, capsys
         assert "[executors.awsbatch]" in out
         assert f'state_machine_name = "{deployed["StateMachineName"]}"' in out
         assert f"# attach {deployed['ExecutorPolicyArn']}" in out
-        written = _config_section()
+        written = config_section()
         assert written["s3_bucket_name"] == deployed["S3BucketName"]
         assert written["batch_job_role_name"] == deployed["BatchJobRoleName"]
         assert written["endpoint_url"] == local_stack.endpoint_url  # credentials etc. kept

@@ -62,8 +62,8 @@ DOCUMENTED: dict[str, list[iamcheck.Need]] = {
 
 
 def _role_policy() -> list[dict]:
-    role = template._state_machine()["StateMachineRole"]
-    return list(policies._role_policies(role, NAMES).values())
+    role = template.state_machine_resources()["StateMachineRole"]
+    return list(policies.policies_of_role(role, NAMES).values())
 
 
 def _task_states() -> dict[str, str]:

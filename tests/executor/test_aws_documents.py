@@ -20,7 +20,7 @@ from covalent_eventbatch.chalice_app.markers import (
     marker_from_task_event,
 )
 from covalent_eventbatch.executor.aws import AwsClients
-from covalent_eventbatch.executor.markers import MarkerWatcher, _Wait
+from covalent_eventbatch.executor.markers import MarkerWatcher, Wait
 from covalent_eventbatch.executor.outcome import describe_failure
 from tests.fixtures.aws import described, load
 
@@ -141,7 +141,7 @@ def test_the_sweep_writes_the_marker_the_lambda_would(moto_aws: None) -> None:
     clients = AwsClients(region="us-east-1")
     bucket, key = INPUT["Marker"]["Bucket"], INPUT["Marker"]["Key"]
     clients.client("s3").create_bucket(Bucket=bucket)
-    wait = _Wait(clients, bucket, key.rsplit("/", 1)[0] + "/", key, EXECUTION, "sm", 1, 1)
+    wait = Wait(clients, bucket, key.rsplit("/", 1)[0] + "/", key, EXECUTION, "sm", 1, 1)
     with Stubber(clients.client("stepfunctions")) as stubber:
         stubber.add_response(
             "describe_execution",

@@ -9,7 +9,7 @@ from covalent._shared_files.logger import app_log
 
 from covalent_eventbatch.executor import console
 from covalent_eventbatch.executor.aws import AwsClients
-from covalent_eventbatch.executor.awsbatch import _announce
+from covalent_eventbatch.executor.awsbatch import announce
 from covalent_eventbatch.executor.layout import TaskLocation
 from covalent_eventbatch.executor.workflow import Execution
 
@@ -50,7 +50,7 @@ def test_each_electron_logs_its_execution_link_at_info() -> None:
     try:
         clients = AwsClients(region="us-gov-west-1")
         arn = "arn:aws-us-gov:states:us-gov-west-1:1:execution:covalent-eventbatch:d-3"
-        _announce(TaskLocation("b", "covalent", "d", 3), Execution(arn, "d-3"), clients)
+        announce(TaskLocation("b", "covalent", "d", 3), Execution(arn, "d-3"), clients)
     finally:
         app_log.removeHandler(handler)
         app_log.setLevel(level)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from covalent_eventbatch.executor.markers import MarkerWatcher, _Wait
+from covalent_eventbatch.executor.markers import MarkerWatcher, Wait
 
 
 def test_sweep_waits_for_the_grace_period_before_describing() -> None:
@@ -22,7 +22,7 @@ def test_sweep_waits_for_the_grace_period_before_describing() -> None:
 
     watcher._recover = recover  # type: ignore[method-assign]
     waits = [
-        _Wait(None, "b", "m/", f"m/{n}.json", arn, "arn:sm", 1.0, 10.0)  # type: ignore[arg-type]
+        Wait(None, "b", "m/", f"m/{n}.json", arn, "arn:sm", 1.0, 10.0)  # type: ignore[arg-type]
         for n, arn in enumerate(("arn:exec:done", "arn:exec:busy"))
     ]
     for t in (0.0, 10.0):  # the first call starts the sweep clock; the 10 s sweep finds it
@@ -49,8 +49,8 @@ def test_new_tasks_of_a_listed_dispatch_wait_for_the_next_listing() -> None:
     watcher._list = list_prefix  # type: ignore[method-assign]
     watcher._sweep = lambda waits: None  # type: ignore[method-assign]
 
-    def wait(prefix: str, node: int) -> _Wait:
-        return _Wait(None, "b", prefix, f"{prefix}{node}.json", "e", "sm", 1.0, 10.0)  # type: ignore[arg-type]
+    def wait(prefix: str, node: int) -> Wait:
+        return Wait(None, "b", prefix, f"{prefix}{node}.json", "e", "sm", 1.0, 10.0)  # type: ignore[arg-type]
 
     waits = [wait("m/d1/", 0)]
     watcher._tick(waits)
@@ -82,7 +82,7 @@ def test_a_sweep_replaces_that_ticks_listing() -> None:
     watcher._list = listing  # type: ignore[method-assign]
     watcher._running_executions = running  # type: ignore[method-assign]
     waits = [
-        _Wait(None, "b", "m/", f"m/{n}.json", f"arn:exec:{n}", "arn:sm", 1.0, 10.0)  # type: ignore[arg-type]
+        Wait(None, "b", "m/", f"m/{n}.json", f"arn:exec:{n}", "arn:sm", 1.0, 10.0)  # type: ignore[arg-type]
         for n in range(2)
     ]
     for second in range(31):  # one tick per marker interval for 30 s
@@ -98,7 +98,7 @@ def test_the_watcher_sleeps_a_whole_interval_after_a_sweep() -> None:
     watcher = MarkerWatcher(clock=lambda: now[0])
     watcher._list = lambda wait: set()  # type: ignore[method-assign,assignment]
     watcher._running_executions = lambda clients, arn: {"arn:exec:0"}  # type: ignore[method-assign,assignment]
-    waits = [_Wait(None, "b", "m/", "m/0.json", "arn:exec:0", "arn:sm", 1.0, 10.0)]  # type: ignore[arg-type]
+    waits = [Wait(None, "b", "m/", "m/0.json", "arn:exec:0", "arn:sm", 1.0, 10.0)]  # type: ignore[arg-type]
     watcher._tick(waits)  # lists at 0 s
     now[0] = 10.0
     watcher._tick(waits)  # the sweep is due: it takes this tick

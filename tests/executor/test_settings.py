@@ -67,14 +67,13 @@ def test_fractional_vcpu_on_fargate_is_honoured() -> None:
 
 
 def test_fargate_alone_gets_a_valid_size() -> None:
-    from covalent_eventbatch.executor.awsbatch import _EXECUTOR_PLUGIN_DEFAULTS
-
+    plugin_defaults = ExecutorSettings().to_config()  # what the plugin gives Covalent
     # Nothing given, or only the platform set in a covalent.conf that Covalent filled with the
     # plugin's defaults (vcpu 2, memory 3.75): Fargate's nearest pair, 2 vCPU and 4 GiB.
     for arguments, config in (
         ({"platform": "FARGATE"}, {}),
-        ({}, {**_EXECUTOR_PLUGIN_DEFAULTS, "platform": "FARGATE"}),
-        ({"platform": "fargate"}, _EXECUTOR_PLUGIN_DEFAULTS),
+        ({}, {**plugin_defaults, "platform": "FARGATE"}),
+        ({"platform": "fargate"}, plugin_defaults),
     ):
         settings = ExecutorSettings.resolve(arguments, config)
         assert (settings.vcpu, settings.memory) == (2, 4)

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from covalent_eventbatch.localaws.moto_batch import (
-    _LogForwarder,
-    _merged_requirements,
-    _SkipForwarded,
+    LogForwarder,
+    SkipForwarded,
+    merged_requirements,
 )
 
 
@@ -25,7 +25,7 @@ def test_the_jobs_overrides_win_over_its_definition_by_type() -> None:
         ),
         container_overrides={"resourceRequirements": [{"type": "MEMORY", "value": "1536"}]},
     )
-    assert _merged_requirements(job) == [
+    assert merged_requirements(job) == [
         {"type": "VCPU", "value": "1"},
         {"type": "MEMORY", "value": "1536"},
     ]
@@ -35,9 +35,9 @@ def test_motos_final_copy_skips_the_lines_already_forwarded() -> None:
     put: list[Any] = []
     backend = SimpleNamespace(put_log_events=lambda g, s, events: put.append(events))
     job = SimpleNamespace(job_id="j", _log_backend=backend)
-    forwarder = _LogForwarder(job)
+    forwarder = LogForwarder(job)
     forwarder.sent = {(1000.5, "first")}
-    wrapped = _SkipForwarded(backend, forwarder)
+    wrapped = SkipForwarded(backend, forwarder)
     wrapped.put_log_events(
         "g", "s", [{"timestamp": 1000.5, "message": "first"}, {"timestamp": 2000.0, "message": "x"}]
     )
