@@ -170,7 +170,10 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             )
             if await self._cancel_requested():
                 raise TaskCancelledError("Cancelled before submission: no job was submitted.")
-            packed = await self._join_pack(settings, clients, prepared, location, called_at)
+            packed = None  # a pack of one goes alone, as does every electron with no pack_window
+            if settings.pack_window > 0:
+                member = packs.Member(settings, clients, prepared, location, called_at)
+                packed = await asyncio.wrap_future(packs.join(member))
             if packed is None:
                 payload = workflow.execution_input(settings, location, prepared.job_definition)
                 execution = await asyncio.to_thread(
@@ -195,21 +198,6 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             if explained is None:
                 raise
             self._fail(str(explained))
-
-    async def _join_pack(
-        self,
-        settings: ExecutorSettings,
-        clients: AwsClients,
-        prepared: preparation.Prepared,
-        location: TaskLocation,
-        called_at: float,
-    ) -> packs.Packed | None:
-        """This electron's place in a pack, or None when it goes alone (a pack of one)."""
-        if settings.pack_window <= 0:
-            return None
-        member = packs.Member(settings, clients, prepared, location, called_at)
-        future = state().packs.join(packs.key(member), member, settings.pack_window, packs.launch)
-        return await asyncio.wrap_future(future)
 
     def _fail(self, message: str) -> None:
         print(message, file=self._task_stderr)

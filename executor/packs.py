@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ..container.runner import MANIFEST_URI_ENV, MANIFEST_VERSION
-from . import names, preparation, storage, workflow
+from . import names, preparation, process, storage, workflow
 from .aws import AwsClients
 from .layout import PackLocation, TaskLocation
 from .settings import ExecutorSettings
@@ -186,6 +186,12 @@ def key(member: Member) -> tuple[Any, ...]:
         location.prefix,
         location.dispatch_id,
     )
+
+
+def join(member: Member) -> Future:
+    """Join the process's open pack for this member's key; resolves to its place in the started
+    pack, or None when it goes alone (a pack of one)."""
+    return process.state().packs.join(key(member), member, member.settings.pack_window, launch)
 
 
 def launch(members: Sequence[Member]) -> list[Packed | None]:
