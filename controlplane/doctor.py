@@ -341,6 +341,13 @@ class Doctor:
                         repositoryName=n.ecr_repo, imageIds=[{"imageTag": "eventbatch-doctor"}]
                     ),
                 ),
+                # A missing tag is a failure in the answer, not an error: the call is harmless.
+                (
+                    "ecr:BatchGetImage",
+                    lambda: ecr.batch_get_image(
+                        repositoryName=n.ecr_repo, imageIds=[{"imageTag": "eventbatch-doctor"}]
+                    ),
+                ),
             ],
             "ReadJobLogs": [
                 (
