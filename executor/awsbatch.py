@@ -53,6 +53,9 @@ _EXECUTOR_PLUGIN_DEFAULTS = ExecutorSettings().to_config()
 
 log = logging.getLogger(__name__)
 
+# What Covalent's BaseExecutor takes besides settings of ours (cache_dir and time_limit are ours).
+COVALENT_ARGUMENTS = ("log_stdout", "log_stderr", "retries")
+
 # Seconds to wait for the dispatcher's answer to an executor signal.
 COVALENT_REPLY_TIMEOUT_S = 300
 
@@ -146,8 +149,9 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         **kwargs: Any,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        settings = ExecutorSettings.resolve(arguments, _config_section())
-        base_kwargs = {k: v for k, v in kwargs.items() if k in ("log_stdout", "log_stderr")}
+        # Covalent's own executor arguments go to its base class; any other is refused by name.
+        base_kwargs = {k: kwargs.pop(k) for k in COVALENT_ARGUMENTS if k in kwargs}
+        settings = ExecutorSettings.resolve({**arguments, **kwargs}, _config_section())
         super().__init__(**base_kwargs)
         for name, value in settings.to_config().items():
             setattr(self, name, value)
