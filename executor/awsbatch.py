@@ -37,7 +37,7 @@ from covalent.executor.utils import Signals
 
 from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
-from . import console, logs, registry, storage, workflow
+from . import console, logs, plugins, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
@@ -51,7 +51,24 @@ from .settings import ExecutorSettings
 EXECUTOR_PLUGIN_NAME = "AWSBatchExecutor"
 _EXECUTOR_PLUGIN_DEFAULTS = ExecutorSettings().to_config()
 
+
 log = logging.getLogger(__name__)
+
+
+def warn_of_rivals() -> plugins.Rivalry | None:
+    """One WARNING in Covalent's log when another installed plugin also registers 'awsbatch'."""
+    try:
+        found = plugins.rivalry()
+    except Exception as exc:  # noqa: BLE001 - broken metadata must not keep the plugin from loading
+        log.debug("could not read the installed plugins' metadata: %s", exc)
+        return None
+    if found is not None:
+        app_log.warning(found.message())
+    return found
+
+
+# Covalent imports this module while it loads its plugins, once per process.
+warn_of_rivals()
 
 # What Covalent's BaseExecutor takes besides settings of ours (cache_dir and time_limit are ours).
 COVALENT_ARGUMENTS = ("log_stdout", "log_stderr", "retries")
