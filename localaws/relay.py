@@ -61,6 +61,7 @@ def _handlers() -> dict[str, Any]:
     chalice_project.build(project)
     sys.path[:0] = [str(project), str(project / "vendor")]
     app = importlib.import_module("app")
+    log.info("handlers from %s (entry point %s)", project, app.__file__)
     return {
         "aws.states": app.on_execution_status,
         "*": app.on_task_finished,
