@@ -147,7 +147,10 @@ class ExecutorSettings:
         if "platform" in values and isinstance(values["platform"], str):
             values["platform"] = values["platform"].upper()
         if values.get("platform") == "FARGATE" and all(
-            arguments.get(name) is None for name in ("vcpu", "memory")
+            # Covalent's dispatcher passes covalent.conf's section as arguments: an argument
+            # equal to the section's value is the section's.
+            arguments.get(name) is None or arguments.get(name) == config.get(name)
+            for name in ("vcpu", "memory")
         ):
             # Covalent copies a plugin's defaults into covalent.conf, so the EC2 defaults there
             # are not a choice the user made: platform = "FARGATE" alone must work.

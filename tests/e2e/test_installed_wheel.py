@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -86,12 +87,37 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+def _source_tree(target: Path) -> Path:
+    """The checkout's files that git knows or would add, copied (links kept as links).
+
+    Building from a copy keeps the build's leftovers (build/, *.egg-info) out of the checkout,
+    and a stale build/ of an earlier layout out of the wheel.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source, copy = ROOT / name, target / name
+        if not os.path.lexists(source):  # deleted, not yet committed
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            copy.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, copy)
+    return target
+
+
 @pytest.fixture(scope="session")
 def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
     home = tmp_path_factory.mktemp("wheel-user")
     dist = home / "dist"
+    source = _source_tree(home / "source")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
         check=True,
         capture_output=True,
     )

@@ -119,3 +119,12 @@ def test_the_original_plugins_keys_in_covalent_conf_are_accepted(caplog) -> None
 def test_an_image_the_user_chose_is_kept() -> None:
     uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/covalent-batch-job-images:abc"
     assert ExecutorSettings.resolve({}, {"container_image_uri": uri}).container_image_uri == uri
+
+
+def test_fargate_alone_in_covalent_conf_works_the_dispatchers_way_too() -> None:
+    # The dispatcher builds executor="awsbatch" as cls(**section): the section's EC2 defaults
+    # arrive as arguments, and are still not a choice the user made.
+    section = {**_EXECUTOR_PLUGIN_DEFAULTS, "platform": "FARGATE"}
+    by_sdk = ExecutorSettings.resolve({}, section)
+    by_dispatcher = ExecutorSettings.resolve(section, section)
+    assert (by_sdk.vcpu, by_sdk.memory) == (by_dispatcher.vcpu, by_dispatcher.memory) == (2, 4)
