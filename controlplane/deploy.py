@@ -66,8 +66,9 @@ def _chalice() -> str:
     if found.exists():
         return str(found)
     raise DeployError(
-        "The 'chalice' command is not installed next to this Python. Install the plugin with its "
-        "'deploy' extra (pip install 'covalent-eventbatch-plugin[deploy]', from a wheel of it)."
+        "The 'chalice' command is not installed next to this Python: install the plugin with its "
+        "'deploy' extra (pip install 'WHEEL[deploy]'; see 'Installing from a wheel' in the "
+        "README)."
     )
 
 

@@ -51,7 +51,6 @@ from .settings import ExecutorSettings
 EXECUTOR_PLUGIN_NAME = "AWSBatchExecutor"
 _EXECUTOR_PLUGIN_DEFAULTS = ExecutorSettings().to_config()
 
-
 log = logging.getLogger(__name__)
 
 
