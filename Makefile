@@ -69,10 +69,13 @@ test: setup lint typecheck validators
 bench: setup
 	$(PY) -m benchmarks.compare $(BENCH_ARGS)
 
-# The committed CloudFormation merge template and executor policy, regenerated from the code.
+# The committed CloudFormation merge template and executor policy, regenerated from the code;
+# the root's Chalice project files (app.py, .chalice/, requirements.txt), copied from the ones
+# the package ships (controlplane/chalice-project/).
 generated: $(STAMP)
 	$(PY) -m controlplane.template controlplane/control-plane.json
 	$(PY) -m controlplane.iampolicy controlplane/executor-policy.json
+	$(PY) -m controlplane.chalice_project .
 
 clean-local: $(STAMP)
 	$(BIN)/eventbatch local down

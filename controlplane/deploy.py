@@ -4,9 +4,10 @@ The steps an operator would otherwise run by hand, in order:
 
 0. ``preflight``: every check that needs no packaging, before anything is made (parameters,
    the stack's state, names taken, existing resources, network);
-1. ``chalice package --merge-template`` (from the repository checkout) -> one SAM template and
-   the Lambda's ``deployment.zip``; the merge template is rendered fresh from
-   ``controlplane.template``, so it always matches the code;
+1. ``chalice package --merge-template`` -> one SAM template and the Lambda's ``deployment.zip``,
+   run in a Chalice project built from the installed package (``chalice_project``: no checkout
+   needed); the merge template is rendered fresh from ``controlplane.template``, so it always
+   matches the code;
 2. the zip (and the template, when too large to send inline) go to an artifacts bucket, created
    encrypted and private when missing;
 3. ValidateTemplate (the capabilities it needs), then CreateStack or UpdateStack, waiting for
@@ -42,11 +43,10 @@ from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.awserrors import error_code, error_message, is_denied, is_missing
 from covalent_eventbatch.executor.errors import AwsSetupError
 
-from . import preflight
+from . import chalice_project, preflight
 from . import template as control_plane
 from .errors import DeployError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STACK = names.DEFAULT_STACK
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 _INLINE_TEMPLATE_LIMIT = 51_200  # bytes CloudFormation accepts as TemplateBody
@@ -68,26 +68,27 @@ def _chalice() -> str:
     if found.exists():
         return str(found)
     raise DeployError(
-        "The 'chalice' command is not installed next to this Python. Install the plugin with its "
-        "'local' extra (pip install 'covalent-eventbatch-plugin[local]')."
+        "The 'chalice' command is not installed next to this Python: install the plugin with its "
+        "'deploy' extra (pip install 'WHEEL[deploy]'; see 'Installing from a wheel' in the "
+        "README)."
     )
 
 
 def package(out_dir: Path, region: str, stage: str = "dev") -> Package:
-    """Run ``chalice package`` with the control plane merged in; return the template and zip."""
-    if not (REPO_ROOT / "app.py").exists() or not (REPO_ROOT / ".chalice" / "config.json").exists():
-        raise DeployError(
-            f"{REPO_ROOT} is not a checkout of covalent-eventbatch-plugin (no app.py or "
-            ".chalice/config.json): run 'eventbatch deploy' from a clone of the repository."
-        )
+    """Run ``chalice package`` with the control plane merged in; return the template and zip.
+
+    The Chalice project is built from the installed package under ``out_dir/project``.
+    """
+    out_dir = out_dir.resolve()  # chalice runs in the project folder
     out_dir.mkdir(parents=True, exist_ok=True)
+    project = chalice_project.build(out_dir / "project")
     merge = out_dir / "control-plane.json"
     merge.write_text(control_plane.render())
     target = out_dir / "package"
     env = dict(os.environ, AWS_DEFAULT_REGION=region)
     done = subprocess.run(
         [_chalice(), "package", "--stage", stage, "--merge-template", str(merge), str(target)],
-        cwd=REPO_ROOT,
+        cwd=project,
         env=env,
         capture_output=True,
         text=True,
@@ -135,8 +136,9 @@ def transform_locally(template: dict[str, Any], session: Any) -> dict[str, Any]:
         from samtranslator.translator.translator import Translator
     except ImportError:
         raise DeployError(
-            "Transforming the template here needs aws-sam-translator (pip install "
-            "aws-sam-translator); AWS itself does not."
+            "Deploying to an endpoint without the SAM transform (the local stack) needs "
+            "aws-sam-translator: install the plugin's 'local' extra, or pip install "
+            "aws-sam-translator. AWS itself does not need it."
         ) from None
     translator = Translator(None, Parser(), boto_session=session)
     # The template names no managed policy by name, so the map is never consulted.

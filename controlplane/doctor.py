@@ -26,20 +26,21 @@ from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from . import iampolicy
 
-PASS, FAIL, SKIP = "ok", "FAIL", "skip"
+PASS, FAIL, SKIP, WARN = "ok", "FAIL", "skip", "warn"
 PROBE_KEY = "tasks/eventbatch-doctor/probe.txt"
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # PASS, FAIL or SKIP (not checked)
+    status: str  # PASS, FAIL, SKIP (not checked) or WARN (works, but see the detail)
     detail: str
     fix: str = ""
 
     def line(self) -> str:
         text = f"{self.status:4}  {self.name:36} {self.detail}"
-        return f"{text}\n      fix: {self.fix}" if self.fix and self.status == FAIL else text
+        shown = self.fix and self.status in (FAIL, WARN)
+        return f"{text}\n      fix: {self.fix}" if shown else text
 
 
 class Doctor:
@@ -64,6 +65,7 @@ class Doctor:
 
     def run(self) -> list[Check]:
         if not self.credentials():
+            self.checks.append(plugin_check())
             self.add("everything else", SKIP, "not checked without working credentials")
             return self.checks
         self.region()
@@ -76,6 +78,7 @@ class Doctor:
         self.log_group()
         self.permissions()
         self.docker()
+        self.checks.append(plugin_check())
         return self.checks
 
     def credentials(self) -> bool:
@@ -334,6 +337,13 @@ class Doctor:
                         repositoryName=n.ecr_repo, imageIds=[{"imageTag": "eventbatch-doctor"}]
                     ),
                 ),
+                # A missing tag is a failure in the answer, not an error: the call is harmless.
+                (
+                    "ecr:BatchGetImage",
+                    lambda: ecr.batch_get_image(
+                        repositoryName=n.ecr_repo, imageIds=[{"imageTag": "eventbatch-doctor"}]
+                    ),
+                ),
             ],
             "ReadJobLogs": [
                 (
@@ -403,6 +413,29 @@ class Doctor:
             )
 
 
+def plugin_check() -> Check:
+    """Whether Covalent's 'awsbatch' is this plugin alone (covalent-awsbatch-plugin is one too)."""
+    from covalent.executor import _executor_manager
+
+    from covalent_eventbatch.executor import plugins
+
+    name = "executor plugin 'awsbatch'"
+    loaded = _executor_manager.executor_plugins_map.get(plugins.SHORT_NAME)
+    found = plugins.rivalry(getattr(loaded, "__module__", None))
+    if found is None:
+        return Check(name, PASS, f"{plugins.OWN_DISTRIBUTION} alone registers it")
+    others = sorted({r.distribution for r in found.registered if not r.own})
+    also = ", ".join(str(r) for r in found.registered if not r.own)
+    detail = f"{also} also registers it; Covalent uses {found.used.distribution} (loaded last)"
+    fix = (
+        f"pip uninstall {' '.join(others)}, then covalent restart; the [executors.awsbatch] "
+        "settings carry over"
+    )
+    if found.used.own:
+        return Check(name, WARN, f"{detail}, an order a reinstall may change", fix)
+    return Check(name, FAIL, detail, fix)
+
+
 def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -458,6 +491,7 @@ def run(settings: ExecutorSettings, clients: AwsClients | None = None) -> list[C
         except BotoCoreError as exc:  # a profile that is not in the credentials file, say
             return [
                 Check("credentials", FAIL, str(exc), _CREDENTIALS_FIX),
+                plugin_check(),
                 Check("everything else", SKIP, "not checked without working credentials"),
             ]
     return Doctor(settings, clients).run()

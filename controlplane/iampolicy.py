@@ -79,11 +79,15 @@ def statements(n: Names) -> list[dict[str, Any]]:
         },
         {
             # registry: find the repository and the image by its content tag; push it once.
+            # The push actions are those AWS lists for pushing to a private repository,
+            # BatchGetImage included (engines read the manifest before they push):
+            # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
             "Sid": "RuntimeImage",
             "Effect": "Allow",
             "Action": [
                 "ecr:DescribeRepositories",
                 "ecr:DescribeImages",
+                "ecr:BatchGetImage",
                 "ecr:BatchCheckLayerAvailability",
                 "ecr:InitiateLayerUpload",
                 "ecr:UploadLayerPart",

@@ -32,7 +32,7 @@ from covalent._shared_files.logger import app_log
 from covalent.executor.base import AsyncBaseExecutor
 from covalent.executor.utils import Signals
 
-from . import console, logs, packs, preparation, storage, workflow
+from . import console, logs, packs, plugins, preparation, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
@@ -45,6 +45,25 @@ EXECUTOR_PLUGIN_NAME = "AWSBatchExecutor"
 _EXECUTOR_PLUGIN_DEFAULTS = ExecutorSettings().to_config()
 
 log = logging.getLogger(__name__)
+
+
+def warn_of_rivals() -> plugins.Rivalry | None:
+    """One WARNING in Covalent's log when another installed plugin also registers 'awsbatch'."""
+    try:
+        found = plugins.rivalry()
+    except Exception as exc:  # noqa: BLE001 - broken metadata must not keep the plugin from loading
+        log.debug("could not read the installed plugins' metadata: %s", exc)
+        return None
+    if found is not None:
+        app_log.warning(found.message())
+    return found
+
+
+# Covalent imports this module while it loads its plugins, once per process.
+warn_of_rivals()
+
+# What Covalent's BaseExecutor takes besides settings of ours (cache_dir and time_limit are ours).
+COVALENT_ARGUMENTS = ("log_stdout", "log_stderr", "retries")
 
 # Seconds to wait for the dispatcher's answer to an executor signal.
 COVALENT_REPLY_TIMEOUT_S = 300
@@ -132,8 +151,9 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         **kwargs: Any,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        settings = ExecutorSettings.resolve(arguments, config_section())
-        base_kwargs = {k: v for k, v in kwargs.items() if k in ("log_stdout", "log_stderr")}
+        # Covalent's own executor arguments go to its base class; any other is refused by name.
+        base_kwargs = {k: kwargs.pop(k) for k in COVALENT_ARGUMENTS if k in kwargs}
+        settings = ExecutorSettings.resolve({**arguments, **kwargs}, config_section())
         super().__init__(**base_kwargs)
         for name, value in settings.to_config().items():
             setattr(self, name, value)

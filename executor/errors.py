@@ -25,6 +25,26 @@ class InvalidSettingError(EventBatchError, ValueError):
         )
 
 
+class UnknownSettingError(InvalidSettingError):
+    """A setting this executor does not have: a misspelt key, most likely."""
+
+    def __init__(self, unknown: dict[str, str | None], where: str) -> None:
+        """``unknown``: each unknown key -> the closest valid key, or None when none is close."""
+        self.key = next(iter(unknown))
+        self.value = None
+        self.unknown = unknown
+        hints = [
+            f"{key}: did you mean {close}?" if close else f"{key}: no such setting"
+            for key, close in unknown.items()
+        ]
+        plural = "s" if len(unknown) > 1 else ""
+        EventBatchError.__init__(
+            self,
+            f"Unknown executor setting{plural} {where}: {'; '.join(hints)} "
+            "Rename or remove it; the settings are listed in the README's Settings section.",
+        )
+
+
 class AwsSetupError(EventBatchError):
     """An AWS resource the executor needs is missing, unreachable or not allowed."""
 

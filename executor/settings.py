@@ -8,15 +8,19 @@ keys after them are additions.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from . import names
-from .errors import InvalidSettingError
+from .errors import InvalidSettingError, UnknownSettingError
+
+log = logging.getLogger(__name__)
 
 PLATFORMS = ("EC2", "FARGATE")
 # Every electron of a group waits up to this long (seconds) before anything is submitted.
@@ -46,6 +50,14 @@ _IMAGE_URI = re.compile(
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _PRICES = ("fargate_vcpu_hour_usd", "fargate_gb_hour_usd", "ec2_vcpu_hour_usd")
+
+# covalent-awsbatch-plugin's default container_image_uri (its 0.42.0 _EXECUTOR_PLUGIN_DEFAULTS),
+# which Covalent writes into the shared [executors.awsbatch] section when that plugin is
+# installed too. The image has no entry point of this executor, so it is never used: the runtime
+# image is built instead, as when the key is unset.
+ORIGINAL_PLUGIN_IMAGE = "public.ecr.aws/covalent/covalent-executor-base:stable"
+ARGUMENTS = "given to AWSBatchExecutor(...)"
+CONFIG_SECTION = "in the [executors.awsbatch] section of covalent.conf"
 
 
 def _default_credentials_file() -> str:
@@ -113,19 +125,18 @@ class ExecutorSettings:
         """Merge constructor arguments over covalent.conf values over defaults, then validate."""
         config = config or {}
         known = {f.name for f in fields(cls)}
+        # covalent.conf first: Covalent's dispatcher passes the whole section as arguments.
+        refuse_unknown(config, known, CONFIG_SECTION)
+        refuse_unknown(arguments, known, ARGUMENTS)
         values: dict[str, Any] = {}
         for name in known:
             if arguments.get(name) is not None:
                 values[name] = arguments[name]
             elif config.get(name) is not None:
                 values[name] = config[name]
-        unknown = sorted(k for k, v in arguments.items() if k not in known and v is not None)
-        if unknown:
-            raise InvalidSettingError(
-                unknown[0],
-                arguments[unknown[0]],
-                f"unknown setting; known: {', '.join(sorted(known))}",
-            )
+        if values.get("container_image_uri") == ORIGINAL_PLUGIN_IMAGE:
+            _warn_original_image()
+            del values["container_image_uri"]
         if "extra_pip_packages" in values:
             values["extra_pip_packages"] = _as_package_tuple(values["extra_pip_packages"])
         for name in ("vcpu", "memory", "poll_freq", "marker_interval", "pack_window", *_PRICES):
@@ -137,7 +148,10 @@ class ExecutorSettings:
         if "platform" in values and isinstance(values["platform"], str):
             values["platform"] = values["platform"].upper()
         if values.get("platform") == "FARGATE" and all(
-            arguments.get(name) is None for name in ("vcpu", "memory")
+            # Covalent's dispatcher passes covalent.conf's section as arguments: an argument
+            # equal to the section's value is the section's.
+            arguments.get(name) is None or arguments.get(name) == config.get(name)
+            for name in ("vcpu", "memory")
         ):
             # Covalent copies a plugin's defaults into covalent.conf, so the EC2 defaults there
             # are not a choice the user made: platform = "FARGATE" alone must work.
@@ -160,6 +174,32 @@ class ExecutorSettings:
     def vcpu_text(self) -> str:
         """vCPUs as Batch's resourceRequirements expects them: '2', '0.25'."""
         return str(int(self.vcpu)) if float(self.vcpu).is_integer() else str(self.vcpu)
+
+
+def refuse_unknown(given: Iterable[str], known: Iterable[str], where: str) -> None:
+    """Raise UnknownSettingError naming each key of ``given`` not in ``known``, with the closest."""
+    valid = sorted(known)
+    unknown = sorted(k for k in given if k not in valid)
+    if unknown:
+        raise UnknownSettingError(
+            {k: next(iter(difflib.get_close_matches(k, valid, n=1)), None) for k in unknown}, where
+        )
+
+
+_warned_original_image = False
+
+
+def _warn_original_image() -> None:
+    global _warned_original_image
+    if not _warned_original_image:
+        _warned_original_image = True
+        log.warning(
+            "container_image_uri = %s is covalent-awsbatch-plugin's default image, which cannot "
+            "run this executor's tasks: ignored, the runtime image is built instead. Remove the "
+            "key from [executors.awsbatch] in covalent.conf (or set it to an image of "
+            "'eventbatch image build').",
+            ORIGINAL_PLUGIN_IMAGE,
+        )
 
 
 def _as_package_tuple(value: Any) -> tuple[str, ...]:

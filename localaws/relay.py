@@ -13,12 +13,15 @@ the credentials it was started with.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -45,15 +48,20 @@ class LambdaContext:
 
 
 def _handlers() -> dict[str, Any]:
-    # The repository root's app.py is the entry point Chalice packages; use it when present.
-    root = Path(__file__).resolve().parents[1]
-    if (root / "app.py").exists() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        import app
-    except ImportError:  # installed without the repository: the same handlers, by module
-        app = importlib.import_module("covalent_eventbatch.chalice_app.app")
+    """The handlers of the Chalice project ``eventbatch deploy`` packages, imported as Lambda does.
 
+    The project is built from the installed package (``controlplane.chalice_project``) into a
+    folder of its own: its ``app.py`` entry point, with ``vendor/`` on the path as Chalice puts
+    it at the zip's root. No checkout is needed, and the code is the deployed code.
+    """
+    from covalent_eventbatch.controlplane import chalice_project
+
+    project = Path(tempfile.mkdtemp(prefix="eventbatch-relay-"))
+    atexit.register(shutil.rmtree, project, True)
+    chalice_project.build(project)
+    sys.path[:0] = [str(project), str(project / "vendor")]
+    app = importlib.import_module("app")
+    log.info("handlers from %s (entry point %s)", project, app.__file__)
     return {
         "aws.states": app.on_execution_status,
         "*": app.on_task_finished,

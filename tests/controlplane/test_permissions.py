@@ -130,6 +130,8 @@ def test_the_full_policy_passes(moto_auth):
         ("ecr:GetAuthorizationToken", "EcrLogin", set()),
         ("ecr:DescribeRepositories", "RuntimeImage", {"ECR repository"}),
         ("ecr:DescribeImages", "RuntimeImage", set()),
+        # AWS lists it for pushing to a private repository (engines read the manifest first).
+        ("ecr:BatchGetImage", "RuntimeImage", set()),
         ("states:ListExecutions", "StartExecutions", set()),
         # The executor checks its state machine before the first task: not an optional action.
         ("states:DescribeStateMachine", "StartExecutions", {"state machine"}),

@@ -4,11 +4,8 @@ moto's CloudFormation has no SAM transform, so ``eventbatch deploy`` transforms 
 itself for an endpoint (``transform_locally``); AWS does it server-side. Resource types moto's
 CloudFormation lacks or only partly applies are listed in test_what_moto_left_out.
 
-moto's EventBridge cannot deliver to a Lambda target (PutEvents fails with a 500 while such a
-rule matches), so the stack is deleted when this module ends, and before an electron runs the
-stack's two rules are pointed at an SQS queue drained by a relay that runs the same handlers with
-the deployed functions' environment: the rules' patterns and the handlers' filter are the
-deployed ones, only the delivery differs.
+moto's EventBridge cannot deliver to a Lambda target, so the stack is deleted when this module
+ends, and before an electron runs the stack's two rules are pointed at the relay (relaying.py).
 
 The stacks are deployed with no name parameter at all, as a first-time user would, into an
 account that holds the original AWS Batch plugin's default-named resources (the local stack
@@ -19,9 +16,6 @@ Outputs carry them to the executor.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 
 import covalent as ct
@@ -33,6 +27,7 @@ from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.statemachine.definition import build_definition
 
 from ..e2e.helpers import explain
+from .relaying import relayed_rules
 
 pytestmark = pytest.mark.e2e
 
@@ -124,39 +119,8 @@ def dispatcher(deployed, local_stack):
 @pytest.fixture
 def relayed(deployed, local_stack, aws):
     """The stack's rules -> SQS -> a relay running the handlers with the functions' environment."""
-    sqs, events = aws.client("sqs"), aws.client("events")
-    queue_url = sqs.create_queue(QueueName=f"{STACK}-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    functions = {f["FunctionArn"]: f for f in aws.client("lambda").list_functions()["Functions"]}
-    environment = {}
-    roles = set()
-    for rule in events.list_rules(NamePrefix=STACK)["Rules"]:
-        (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        environment.update(functions[target["Arn"]]["Environment"]["Variables"])
-        roles.add(functions[target["Arn"]]["Role"])
-        events.remove_targets(Rule=rule["Name"], Ids=[target["Id"]])
-        events.put_targets(Rule=rule["Name"], Targets=[{"Id": "relay", "Arn": queue_arn}])
-    env = dict(
-        os.environ,
-        **environment,
-        # The handlers call as a deployed function's role (both roles get the same policy).
-        EVENTBATCH_LAMBDA_ROLE_ARN=sorted(roles)[0],
-        AWS_ENDPOINT_URL=local_stack.endpoint_url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "covalent_eventbatch.localaws.relay", queue_url],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield environment
-    relay.send_signal(signal.SIGTERM)
-    relay.wait(timeout=30)
+    with relayed_rules(aws, STACK, local_stack.endpoint_url, sys.executable) as environment:
+        yield environment
 
 
 def test_default_deploy_beside_the_original_plugins_resources(deployed):

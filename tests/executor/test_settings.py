@@ -128,7 +128,6 @@ def test_fargate_with_one_of_the_pair_given_lists_the_valid_pairs(
         ({"s3_bucket_name": "Bad_Bucket"}, "s3_bucket_name", "bucket name"),
         ({"vcpu": "many"}, "vcpu", "number is required"),
         ({"poll_freq": 0}, "poll_freq", "greater than 0"),
-        ({"no_such_key": 1}, "no_such_key", "unknown setting"),
     ],
 )
 def test_bad_settings_are_refused_with_the_key_and_allowed_values(
