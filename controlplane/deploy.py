@@ -38,7 +38,6 @@ from botocore.exceptions import ClientError, WaiterError
 
 from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
 from covalent_eventbatch.executor.aws import AwsClients
-from covalent_eventbatch.executor.errors import AwsSetupError
 
 from . import preflight
 from . import template as control_plane
@@ -358,44 +357,33 @@ def deploy(
     Raises DeployError, before CloudFormation starts, for anything AWS would refuse.
     """
     given = dict(parameters or {})
-    problems = preflight.check_stack_name(stack)
+    problems = preflight.check_stack_name(stack) + preflight.check_given(given)
     preflight.stop_if(problems, stack)
-    try:
-        state = preflight.read_stack(clients, stack)
-        previous = state.parameters if state.updatable else {}
-        values = preflight.effective_parameters(given, previous)
-        problems += preflight.check_parameters(given, values) + state.problems()
-        problems += preflight.check_stack_name_fits(stack, values)
-        preflight.stop_if(problems, stack)
-        problems += preflight.check_account(clients, values, state, say)
-        preflight.stop_if(problems, stack)
-    except ClientError as exc:
-        raise _aws_error(exc) from None
+    # AWS's own errors (no credentials, denied, unreachable) reach the caller as botocore
+    # raised them: the command turns each kind into its one line (covalent_eventbatch.cli).
+    state = preflight.read_stack(clients, stack)
+    previous = state.parameters if state.updatable else {}
+    values = preflight.effective_parameters(given, previous)
+    problems += preflight.check_parameters(given, values) + state.problems()
+    problems += preflight.check_stack_name_fits(stack, values)
+    preflight.stop_if(problems, stack)
+    problems += preflight.check_account(clients, values, state, say)
+    preflight.stop_if(problems, stack)
     if local_transform is None:
         local_transform = bool(clients.endpoint_url)
     bucket = artifacts_bucket or artifact_bucket_name(clients.account_id(), clients.region)
     with tempfile.TemporaryDirectory(prefix="eventbatch-deploy-") as work:
         say("packaging the control plane (chalice package)")
         pkg = package(Path(work), clients.region, stage)
-        try:
-            ensure_artifact_bucket(clients, bucket)
-            template = upload_code(clients, pkg, bucket)
-            say(f"uploaded the Lambda code to s3://{bucket}")
-            if local_transform:
-                template = transform_locally(template, _region_session(clients))
-            capabilities = preflight.required_capabilities(template, values)
-            argument = _template_argument(clients, template, bucket)
-            if not local_transform:
-                # AWS's ValidateTemplate (moto's runs cfn-lint and refuses on any warning).
-                problems = preflight.check_template(clients, argument, capabilities)
-                preflight.stop_if(problems, stack)
-            return deploy_stack(clients, state, argument, given, capabilities, say)
-        except ClientError as exc:
-            raise _aws_error(exc) from None
-
-
-def _aws_error(exc: ClientError) -> AwsSetupError:
-    error = exc.response["Error"]
-    return AwsSetupError(
-        f"{exc.operation_name} failed ({error.get('Code')}: {error.get('Message')})."
-    )
+        ensure_artifact_bucket(clients, bucket)
+        template = upload_code(clients, pkg, bucket)
+        say(f"uploaded the Lambda code to s3://{bucket}")
+        if local_transform:
+            template = transform_locally(template, _region_session(clients))
+        capabilities = preflight.required_capabilities(template, values)
+        argument = _template_argument(clients, template, bucket)
+        if not local_transform:
+            # AWS's ValidateTemplate (moto's runs cfn-lint and refuses on any warning).
+            problems = preflight.check_template(clients, argument, capabilities)
+            preflight.stop_if(problems, stack)
+        return deploy_stack(clients, state, argument, given, capabilities, say)

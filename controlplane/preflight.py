@@ -19,6 +19,7 @@ deploy: CloudFormation will still say.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -167,14 +168,37 @@ def check_stack_name_fits(stack: str, values: Mapping[str, str]) -> list[Problem
     ]
 
 
+def check_given(given: Mapping[str, str]) -> list[Problem]:
+    """The given parameters alone (names, each value's constraints): before any AWS call."""
+    known = control_plane.PARAMETERS
+    problems = [_unknown(name) for name in sorted(set(given) - set(known))]
+    for name in sorted(set(given) & set(known)):
+        problems += _against_spec(name, known[name], given[name])
+    if not problems:
+        defaults = {name: str(spec["Default"]) for name, spec in known.items()}
+        problems += _bucket_rules({**defaults, **given})
+    return problems
+
+
+def check_artifact_bucket(bucket: str) -> list[Problem]:
+    """--artifact-bucket: an S3 bucket name."""
+    spec = control_plane.PARAMETERS["BucketName"]
+    problems = _against_spec("BucketName", spec, bucket) if bucket else []
+    problems += _bucket_rules({"BucketName": bucket, "ExistingBucketName": ""})
+    return [Problem("--artifact-bucket", p.reason) for p in problems]
+
+
+def _unknown(name: str) -> Problem:
+    known = list(control_plane.PARAMETERS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"the template takes {', '.join(known)}"
+    return Problem(name, f"unknown template parameter; {hint}")
+
+
 def check_parameters(given: Mapping[str, str], values: Mapping[str, str]) -> list[Problem]:
     """The template's constraints and AWS's naming rules; ``values`` has every parameter."""
     known = control_plane.PARAMETERS
-    unknown = sorted(set(given) - set(known))
-    problems = [
-        Problem(name, f"unknown template parameter; the template takes {', '.join(known)}")
-        for name in unknown
-    ]
+    problems = [_unknown(name) for name in sorted(set(given) - set(known))]
     for name, spec in known.items():
         problems += _against_spec(name, spec, values[name])
     problems += _bucket_rules(values)
@@ -596,6 +620,11 @@ def stop_if(problems: list[Problem], stack: str) -> None:
     """Raise one DeployError listing every problem, before anything is created."""
     if not problems:
         return
+    if len(problems) == 1:
+        raise DeployError(
+            f"Not deploying stack {stack} (nothing was created): {problems[0].parameter}: "
+            f"{problems[0].reason}; change it and run 'eventbatch deploy' again"
+        )
     lines = "\n".join(f"  - {p.parameter}: {p.reason}" for p in problems)
     raise DeployError(
         f"Not deploying stack {stack}: CloudFormation would refuse it or fail half way. "

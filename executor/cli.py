@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import Any
@@ -10,6 +11,20 @@ from typing import Any
 from .settings import ExecutorSettings
 
 COMMANDS = ("image", "cleanup")
+
+# Covalent's dispatch ids are UUIDs; any id is a folder name in S3 keys, so no '/' (an empty or
+# '..' id would make 'cleanup' reach past one dispatch).
+_DISPATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def dispatch_id_argument(text: str) -> str:
+    """An argparse type: a dispatch id as Covalent prints it."""
+    if not _DISPATCH_ID.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a dispatch id (Covalent prints ids like "
+            "2c2b3b1e-5b5a-4f47-9b61-0a3f6a4d1c2e)"
+        )
+    return text
 
 
 def register(commands: Any) -> None:
@@ -27,7 +42,9 @@ def register(commands: Any) -> None:
         "cleanup",
         help="delete a finished dispatch's task objects and markers from S3",
     )
-    cleanup.add_argument("dispatch_ids", nargs="+", metavar="DISPATCH_ID")
+    cleanup.add_argument(
+        "dispatch_ids", nargs="+", metavar="DISPATCH_ID", type=dispatch_id_argument
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -44,11 +61,11 @@ def configured_settings(**overrides: object) -> ExecutorSettings:
 
 
 def _image_build(args: argparse.Namespace) -> int:
-    from .aws import clients_for
+    from .aws import command_clients
     from .awsbatch import _runtime_image
 
     settings = configured_settings(extra_pip_packages=args.extra_pip_packages)
-    clients = clients_for(settings)
+    clients = command_clients(settings)
     started = time.monotonic()
     if sys.stderr.isatty():
         from rich.console import Console
@@ -65,12 +82,12 @@ def _image_build(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .aws import clients_for
+    from .aws import command_clients
     from .layout import dispatch_prefixes
     from .storage import delete_prefixes
 
     settings = configured_settings()
-    clients = clients_for(settings)
+    clients = command_clients(settings)
     for dispatch_id in args.dispatch_ids:
         count = delete_prefixes(
             clients, settings.s3_bucket_name, dispatch_prefixes(settings.s3_prefix, dispatch_id)
