@@ -8,8 +8,9 @@ import sys
 from typing import Any
 
 from covalent_eventbatch.executor.cli import configured_settings
-from covalent_eventbatch.executor.errors import InvalidSettingError
 from covalent_eventbatch.executor.settings import ExecutorSettings
+
+from .errors import DeployError
 
 COMMANDS = ("deploy", "doctor")
 
@@ -84,7 +85,9 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
     for item in args.parameter:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidSettingError("--parameter", item, "use KEY=VALUE")
+            raise DeployError(
+                f"-p {item}: give a template parameter as KEY=VALUE, e.g. -p SubnetIds=subnet-1"
+            )
         parameters[key] = value
     problems = preflight.check_stack_name(args.stack_name) + preflight.check_given(parameters)
     if args.artifact_bucket:

@@ -22,11 +22,12 @@ DEFAULT_REGION = "us-east-1"
 # Standard retry mode backs off with jitter on throttling, which SubmitJob-heavy accounts hit.
 _CLIENT_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, max_pool_connections=64)
 # The operator commands (deploy, doctor, status, logs, image, cleanup): a network that drops
-# traffic is reported in under 20 s (2 attempts in all, 5 s to connect, 8 s for an answer), not
-# after the executor's 9 attempts of up to 60 s each. Each of their calls is a short API request.
+# traffic is reported in about 13 s (2 attempts in all, 5 s to connect, 6 s for the first byte
+# of an answer), not after the executor's 9 attempts of up to 60 s each. Each of their calls is
+# a short API request that AWS answers within a second or two.
 # (botocore: "max_attempts" counts retries, "total_max_attempts" the first attempt too.)
 COMMAND_CLIENT_CONFIG = Config(
-    connect_timeout=5, read_timeout=8, retries={"total_max_attempts": 2, "mode": "standard"}
+    connect_timeout=5, read_timeout=6, retries={"total_max_attempts": 2, "mode": "standard"}
 )
 
 
@@ -130,8 +131,9 @@ def explain_aws_error(exc: Exception, settings: ExecutorSettings) -> Exception |
     if kind is Kind.UNREACHABLE:
         where = settings.endpoint_url or f"AWS in region '{settings.region or DEFAULT_REGION}'"
         return AwsSetupError(
-            f"Cannot reach {where} ({exc}). Check 'endpoint_url' and 'region', and the network; "
-            "for the local stack run 'eventbatch local up'."
+            f"Network problem: no answer from {where} ({exc}). Check the network (proxy, "
+            "firewall, VPN), 'endpoint_url' and 'region'; for the local stack run "
+            "'eventbatch local up'."
         )
     if kind is Kind.NO_CREDENTIALS:
         return AwsSetupError(
