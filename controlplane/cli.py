@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from covalent_eventbatch.executor.cli import configured_settings
@@ -72,9 +75,25 @@ def _settings(args: argparse.Namespace) -> ExecutorSettings:
     )
 
 
-def _say(line: str) -> None:
-    """Progress and notes go to stderr: stdout is the [executors.awsbatch] section."""
-    print(line, file=sys.stderr, flush=True)
+@contextlib.contextmanager
+def _progress(what: str) -> Iterator[Callable[[str], None]]:
+    """A function that says one line of progress. Progress goes to stderr (stdout is the
+    [executors.awsbatch] section): plain lines, and on a terminal a spinner under them too, with
+    the latest line and the time taken."""
+    if not sys.stderr.isatty():
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    started = time.monotonic()
+    with console.status(what) as status:
+
+        def say(line: str) -> None:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            status.update(f"{what} ({time.monotonic() - started:.0f} s): {line[:60]}")
+
+        yield say
 
 
 def _parameters(args: argparse.Namespace) -> dict[str, str]:
@@ -114,14 +133,15 @@ def main(args: argparse.Namespace) -> int:
     from . import deploy
 
     clients = command_clients(settings)
-    outputs = deploy.deploy(
-        clients,
-        stack=args.stack_name,
-        parameters=parameters,
-        artifacts_bucket=args.artifact_bucket,
-        stage=args.stage,
-        say=_say,
-    )
+    with _progress(f"deploying stack {args.stack_name}") as say:
+        outputs = deploy.deploy(
+            clients,
+            stack=args.stack_name,
+            parameters=parameters,
+            artifacts_bucket=args.artifact_bucket,
+            stage=args.stage,
+            say=say,
+        )
     values = deploy.settings_from_outputs(outputs)
     if settings.endpoint_url:
         values["endpoint_url"] = settings.endpoint_url

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError
 
 from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
 from covalent_eventbatch.executor.aws import AwsClients
 
-from . import preflight
+from . import preflight, stackevents
 from . import template as control_plane
 from .errors import DeployError
 
@@ -235,10 +235,6 @@ def _failures(cfn: Any, stack: str) -> str:
     return "\n".join(lines[:10]) or "  (no failed resource reported)"
 
 
-def _wait(cfn: Any, waiter: str, stack: str) -> None:
-    cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
-
-
 def replace_failed_stack(clients: AwsClients, state: preflight.StackState, say: Say) -> None:
     """Delete a stack that holds nothing and cannot be updated (ROLLBACK_COMPLETE, ...)."""
     cfn = clients.client("cloudformation")
@@ -246,10 +242,12 @@ def replace_failed_stack(clients: AwsClients, state: preflight.StackState, say: 
         f"stack {state.name} is {state.status} from an earlier deploy that did not finish; "
         "CloudFormation cannot update it, so it is deleted and created again"
     )
+    deleted = stackevents.stack_id(cfn, state.name) or state.name
+    since = stackevents.last_event_time(cfn, deleted)
     cfn.delete_stack(StackName=state.name)
     try:
-        _wait(cfn, "stack_delete_complete", state.name)
-    except WaiterError:
+        stackevents.wait_for(cfn, deleted, "DELETE_COMPLETE", say, since)
+    except stackevents.Unsettled:
         raise DeployError(
             f"Stack {state.name} ({state.status}) could not be deleted "
             f"({_stack_status(cfn, state.name)}):\n{_failures(cfn, state.name)}\nDelete it in "
@@ -293,19 +291,21 @@ def deploy_stack(
     }
     try:
         if not update:
-            say(f"creating stack {stack}")
-            cfn.create_stack(**args, OnFailure="ROLLBACK")
-            waiter = "stack_create_complete"
+            say(f"creating stack {stack}; its events follow as CloudFormation records them")
+            since = None
+            created = cfn.create_stack(**args, OnFailure="ROLLBACK")
+            goal = "CREATE_COMPLETE"
         else:
-            say(f"updating stack {stack} ({state.status})")
-            cfn.update_stack(**args)
-            waiter = "stack_update_complete"
-        _wait(cfn, waiter, stack)
+            say(f"updating stack {stack} ({state.status}); its events follow")
+            since = stackevents.last_event_time(cfn, stack)
+            created = cfn.update_stack(**args)
+            goal = "UPDATE_COMPLETE"
+        stackevents.wait_for(cfn, created.get("StackId") or stack, goal, say, since)
     except ClientError as exc:
         if "No updates are to be performed" not in exc.response["Error"].get("Message", ""):
             raise
         say(f"stack {stack} is up to date")
-    except WaiterError:
+    except stackevents.Unsettled:
         status = _stack_status(cfn, stack)
         after = (
             "The next 'eventbatch deploy' deletes it and creates it again."
