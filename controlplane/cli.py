@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import sys
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from covalent_eventbatch.executor.cli import configured_settings
+from covalent_eventbatch.executor.cli import configured_settings, progress
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from .errors import DeployError
@@ -75,27 +71,6 @@ def _settings(args: argparse.Namespace) -> ExecutorSettings:
     )
 
 
-@contextlib.contextmanager
-def _progress(what: str) -> Iterator[Callable[[str], None]]:
-    """A function that says one line of progress. Progress goes to stderr (stdout is the
-    [executors.awsbatch] section): plain lines, and on a terminal a spinner under them too, with
-    the latest line and the time taken."""
-    if not sys.stderr.isatty():
-        yield lambda line: print(line, file=sys.stderr, flush=True)
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    started = time.monotonic()
-    with console.status(what) as status:
-
-        def say(line: str) -> None:
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
-            status.update(f"{what} ({time.monotonic() - started:.0f} s): {line[:60]}")
-
-        yield say
-
-
 def _parameters(args: argparse.Namespace) -> dict[str, str]:
     """The -p KEY=VALUE pairs, checked against the template before any AWS call."""
     from . import preflight
@@ -133,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     from . import deploy
 
     clients = command_clients(settings)
-    with _progress(f"deploying stack {args.stack_name}") as say:
+    with progress(f"deploying stack {args.stack_name}") as say:
         outputs = deploy.deploy(
             clients,
             stack=args.stack_name,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .settings import ExecutorSettings
@@ -60,6 +62,25 @@ def configured_settings(**overrides: object) -> ExecutorSettings:
     return ExecutorSettings.resolve(overrides, _config_section())
 
 
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[Callable[[str], None]]:
+    """A function that says one line of progress, on stderr (stdout is the command's result):
+    plain lines, and on a terminal a spinner under them too, with the latest line."""
+    if not sys.stderr.isatty():
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(what) as status:
+
+        def say(line: str) -> None:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            status.update(f"{what}: {line[:70]}")
+
+        yield say
+
+
 def _image_build(args: argparse.Namespace) -> int:
     from .aws import command_clients
     from .awsbatch import _runtime_image
@@ -67,15 +88,9 @@ def _image_build(args: argparse.Namespace) -> int:
     settings = configured_settings(extra_pip_packages=args.extra_pip_packages)
     clients = command_clients(settings)
     started = time.monotonic()
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        with Console(stderr=True).status("checking the runtime image") as status:
-            uri = _runtime_image(settings, clients, {}, progress=status.update)
-    else:
-        uri = _runtime_image(
-            settings, clients, {}, progress=lambda line: print(line, file=sys.stderr, flush=True)
-        )
+    with progress("runtime image") as say:
+        say("checking the runtime image")
+        uri = _runtime_image(settings, clients, {}, progress=say)
     print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
     print(uri)
     return 0

@@ -258,3 +258,26 @@ def test_each_kind_of_aws_error_has_its_line(code, status, command, expected) ->
     line = cli.aws_error_line(_client_error(code, status), command, settings)
     assert expected in line
     assert "\n" not in line
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_is_plain_lines_on_stderr(terminal: bool, capsys, monkeypatch) -> None:
+    from covalent_eventbatch.executor.cli import progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    with progress("deploying stack s") as say:
+        say("12:00:01  CREATE_IN_PROGRESS  AWS::S3::Bucket  Bucket: [not markup]")
+        say("12:00:09  CREATE_COMPLETE  AWS::S3::Bucket  Bucket")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    # On a terminal a spinner shows the latest line under them (rich's control codes aside).
+    err = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", captured.err)
+    assert ("deploying stack s: 12:00:01" in err) is terminal
+    lines = [line for line in err.splitlines() if line.startswith("12:00")]
+    assert lines == [
+        "12:00:01  CREATE_IN_PROGRESS  AWS::S3::Bucket  Bucket: [not markup]",
+        "12:00:09  CREATE_COMPLETE  AWS::S3::Bucket  Bucket",
+    ]
