@@ -128,9 +128,12 @@ def _check_one_line(name: str, result: tuple, pattern: str) -> None:
         assert re.search(pattern, first, re.I), shown
         assert "fix: " in out and err == "", shown
         return
+    # Progress lines may come first ('image build' says what it checks); the error is the one
+    # line that ends the output.
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), shown
-    assert re.search(pattern, lines[0], re.I), shown
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:], shown
+    assert re.search(pattern, errors[0], re.I), shown
 
 
 def test_every_command_without_credentials(tmp_path: Path) -> None:
@@ -227,8 +230,8 @@ def test_a_missing_repository_names_the_setting(moto_aws, capsys, monkeypatch) -
     monkeypatch.setattr(awsbatch, "_config_section", lambda: {"ecr_repo_name": "no-such-repo"})
     assert cli.main(["image", "build"]) == 1
     err = capsys.readouterr().err.strip()
-    assert "ECR repository 'no-such-repo' does not exist" in err
-    assert "ecr_repo_name" in err and len(err.splitlines()) == 1
+    assert err.splitlines()[-1].startswith("error: ECR repository 'no-such-repo' does not exist")
+    assert "ecr_repo_name" in err and err.count("error: ") == 1
 
 
 def _client_error(code: str, status: int, operation: str = "ListObjectsV2") -> ClientError:
