@@ -69,10 +69,11 @@ test: setup lint typecheck validators
 bench: setup
 	$(PY) -m benchmarks.compare $(BENCH_ARGS)
 
-# The committed CloudFormation merge template and executor policy, regenerated from the code.
+# The committed CloudFormation merge template and IAM policies, regenerated from the code.
 generated: $(STAMP)
 	$(PY) -m controlplane.template controlplane/control-plane.json
 	$(PY) -m controlplane.iampolicy controlplane/executor-policy.json
+	$(PY) -m controlplane.iampolicy --deployer controlplane/deployer-policy.json
 
 clean-local: $(STAMP)
 	$(BIN)/eventbatch local down

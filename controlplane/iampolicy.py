@@ -286,9 +286,6 @@ RESOURCE_TYPE_ACTIONS: dict[str, tuple[str, ...]] = {
         "batch:UpdateComputeEnvironment",
         "batch:DeleteComputeEnvironment",
         "batch:DescribeComputeEnvironments",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeVpcs",
     ),
     "AWS::Batch::JobQueue": (
         "batch:CreateJobQueue",
@@ -307,7 +304,6 @@ RESOURCE_TYPE_ACTIONS: dict[str, tuple[str, ...]] = {
         "lambda:GetRuntimeManagementConfig",
         "lambda:GetFunctionCodeSigningConfig",
         "lambda:GetFunctionRecursionConfig",
-        "lambda:GetFunctionScalingConfig",
         "s3:GetObject",
         "s3:GetObjectVersion",
     ),
@@ -324,22 +320,20 @@ RESOURCE_TYPE_ACTIONS: dict[str, tuple[str, ...]] = {
 
 # What ``eventbatch deploy`` asks itself: the checks before deploying, the stack, the artifacts
 # bucket (controlplane/preflight.py, controlplane/deploy.py, controlplane/stackevents.py).
+# Those with no resource-level control; the name checks (DescribeRepositories, GetRole,
+# DescribeStateMachine, HeadBucket) are in NameChecks, on any name of those types.
 DEPLOY_READS = (
     "cloudformation:DescribeStacks",
-    "cloudformation:DescribeStackEvents",
-    "cloudformation:ListStackResources",
     "cloudformation:ValidateTemplate",
-    "s3:ListAllMyBuckets",
-    "ecr:DescribeRepositories",
-    "iam:GetRole",
     "logs:DescribeLogGroups",
-    "states:DescribeStateMachine",
     "batch:DescribeJobQueues",
     "batch:DescribeComputeEnvironments",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcs",
 )
+# Read with the stack's Describe calls, which take no resource (above).
+_UNSCOPED = set(DEPLOY_READS)
 
 
 def deployer_statements(
@@ -373,6 +367,23 @@ def deployer_statements(
             "Effect": "Allow",
             "Action": sorted(DEPLOY_READS),
             "Resource": "*",
+        },
+        {
+            # Is a name given for a resource to create taken, does one given to reuse exist.
+            "Sid": "NameChecks",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:DescribeRepositories",
+                "iam:GetRole",
+                "s3:ListBucket",
+                "states:DescribeStateMachine",
+            ],
+            "Resource": [
+                f"arn:{partition}:ecr:{region}:{account}:repository/*",
+                f"arn:{partition}:iam::{account}:role/*",
+                f"arn:{partition}:s3:::*",
+                f"arn:{partition}:states:{region}:{account}:stateMachine:*",
+            ],
         },
         {
             "Sid": "Stack",
@@ -421,18 +432,20 @@ def deployer_statements(
             {
                 "Sid": f"StackResources{service.capitalize()}",
                 "Effect": "Allow",
-                "Action": sorted(by_service[service]),
+                "Action": sorted(by_service[service] - _UNSCOPED),
                 "Resource": scoped[service],
             }
         )
     statements += [
         {
-            # Batch names its compute environments and queues from the stack too, but its
-            # Describe calls take no resource; EC2's reads have no resource-level control.
+            # CloudFormation names the compute environments without the stack's prefix.
             "Sid": "StackResourcesBatch",
             "Effect": "Allow",
-            "Action": sorted(by_service["batch"] | by_service["ec2"]),
-            "Resource": "*",
+            "Action": sorted(by_service["batch"] - _UNSCOPED),
+            "Resource": [
+                f"arn:{partition}:batch:{region}:{account}:compute-environment/*",
+                f"arn:{partition}:batch:{region}:{account}:job-queue/*",
+            ],
         },
         {
             # The stack's roles go to their services (and nowhere else).

@@ -30,6 +30,7 @@ def _parts() -> tuple[Any, ...]:
 
     return (localaws_cli, executor_cli, controlplane_cli, dispatchview_cli)
 
+
 _EPILOG = """\
 examples:
   eventbatch local up            start the local stack and point covalent.conf at it
