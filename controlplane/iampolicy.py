@@ -264,6 +264,10 @@ RESOURCE_TYPE_ACTIONS: dict[str, tuple[str, ...]] = {
         "iam:DeletePolicyVersion",
         "iam:ListPolicyVersions",
         "iam:ListEntitiesForPolicy",
+        # Deleting the stack detaches the ExecutorPolicy from the dispatchers it was given to.
+        "iam:DetachUserPolicy",
+        "iam:DetachRolePolicy",
+        "iam:DetachGroupPolicy",
     ),
     "AWS::IAM::InstanceProfile": (
         "iam:CreateInstanceProfile",
@@ -332,8 +336,10 @@ DEPLOY_READS = (
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcs",
 )
-# Read with the stack's Describe calls, which take no resource (above).
-_UNSCOPED = set(DEPLOY_READS)
+# Granted in statements of their own: reads without resource-level control (above), and the
+# detaching of the stack's policy, whose resource is the user, role or group.
+_DETACH = {"iam:DetachUserPolicy", "iam:DetachRolePolicy", "iam:DetachGroupPolicy"}
+_UNSCOPED = set(DEPLOY_READS) | _DETACH
 
 
 def deployer_statements(
@@ -462,6 +468,20 @@ def deployer_statements(
                         "states.amazonaws.com",
                     ]
                 }
+            },
+        },
+        {
+            # Deleting the stack detaches its ExecutorPolicy from whoever was given it.
+            "Sid": "DetachStackPolicy",
+            "Effect": "Allow",
+            "Action": sorted(_DETACH),
+            "Resource": [
+                f"arn:{partition}:iam::{account}:user/*",
+                f"arn:{partition}:iam::{account}:role/*",
+                f"arn:{partition}:iam::{account}:group/*",
+            ],
+            "Condition": {
+                "ArnLike": {"iam:PolicyARN": f"arn:{partition}:iam::{account}:policy/{stack}-*"}
             },
         },
         {
