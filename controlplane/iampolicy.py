@@ -360,7 +360,8 @@ def deployer_statements(
             f"arn:{partition}:iam::{account}:policy/{stack}-*",
             f"arn:{partition}:iam::{account}:instance-profile/{stack}-*",
         ],
-        "states": [f"arn:{partition}:states:{region}:{account}:stateMachine:{stack}-*"],
+        # CloudFormation names a state machine LogicalId-RANDOM, without the stack's name.
+        "states": [f"arn:{partition}:states:{region}:{account}:stateMachine:*"],
         "lambda": [f"arn:{partition}:lambda:{region}:{account}:function:{stack}-*"],
         "events": [f"arn:{partition}:events:{region}:{account}:rule/{stack}-*"],
     }
