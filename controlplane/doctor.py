@@ -20,12 +20,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from covalent_eventbatch.executor.aws import AwsClients, command_clients, explain_aws_error
+from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, is_denied
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
 from . import iampolicy
 
 PASS, FAIL, SKIP = "ok", "FAIL", "skip"
-_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403")
 PROBE_KEY = "tasks/eventbatch-doctor/probe.txt"
 
 
@@ -39,16 +39,6 @@ class Check:
     def line(self) -> str:
         text = f"{self.status:4}  {self.name:36} {self.detail}"
         return f"{text}\n      fix: {self.fix}" if self.fix and self.status == FAIL else text
-
-
-def _code(exc: Exception) -> str:
-    return (
-        str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-    )
-
-
-def _denied(exc: Exception) -> bool:
-    return _code(exc) in _DENIED
 
 
 class Doctor:
@@ -165,7 +155,7 @@ class Doctor:
             try:
                 found = batch.describe_compute_environments(computeEnvironments=environments)
             except ClientError as exc:
-                self.add("Batch job queue", FAIL, f"{name}: {_code(exc)}", _permission_fix(exc))
+                self.add("Batch job queue", FAIL, f"{name}: {error_code(exc)}", _permission_fix(exc))
                 return
             for env in found["computeEnvironments"]:
                 if env.get("state") != "ENABLED" or env.get("status") != "VALID":
@@ -192,13 +182,13 @@ class Doctor:
         try:
             found = self.clients.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
         except ClientError as exc:
-            if _denied(exc):
+            if is_denied(exc):
                 self.add("state machine", FAIL, f"{arn}: denied", _permission_fix(exc))
             else:
                 self.add(
                     "state machine",
                     FAIL,
-                    f"{self.s.state_machine_name} does not exist ({_code(exc)})",
+                    f"{self.s.state_machine_name} does not exist ({error_code(exc)})",
                     "deploy the control plane ('eventbatch deploy') or set 'state_machine_name'",
                 )
             return
@@ -219,7 +209,7 @@ class Doctor:
             lambda exc: (
                 f"create role {name} (trusting ecs-tasks.amazonaws.com; "
                 f"'eventbatch deploy' does) or set '{key}'"
-                if not _denied(exc)
+                if not is_denied(exc)
                 else _permission_fix(exc)
             ),
         )
@@ -229,7 +219,7 @@ class Doctor:
         try:
             groups = self.clients.client("logs").describe_log_groups(logGroupNamePrefix=name)
         except ClientError as exc:
-            self.add("log group", FAIL, f"{name}: {_code(exc)}", _permission_fix(exc))
+            self.add("log group", FAIL, f"{name}: {error_code(exc)}", _permission_fix(exc))
             return
         if any(g["logGroupName"] == name for g in groups.get("logGroups", [])):
             self.add("log group", PASS, name)
@@ -365,7 +355,7 @@ class Doctor:
                 try:
                     call()
                 except ClientError as exc:
-                    if _denied(exc):
+                    if is_denied(exc):
                         denied.append(action)
                     # any other error (no such image, no such bucket) is not a permission
                     # problem, and the resource checks above report it
@@ -414,7 +404,7 @@ def _after_first(message: str) -> str:
 
 
 def _permission_fix(exc: Exception) -> str:
-    if _denied(exc):
+    if is_denied(exc):
         return (
             "grant the DoctorChecks and DoctorChecksScoped statements of "
             "controlplane/executor-policy.json (read-only)"
@@ -437,8 +427,6 @@ def _principal_arn(caller_arn: str) -> str:
 
 def _credentials_fix(exc: Exception) -> str:
     """The first call fails: a network that does not answer is not a credentials problem."""
-    from covalent_eventbatch.executor.awserrors import Kind, classify
-
     if classify(exc) is Kind.UNREACHABLE:
         return (
             "a network problem, not the credentials: check the network (proxy, firewall, VPN), "
