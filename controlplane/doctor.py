@@ -155,7 +155,9 @@ class Doctor:
             try:
                 found = batch.describe_compute_environments(computeEnvironments=environments)
             except ClientError as exc:
-                self.add("Batch job queue", FAIL, f"{name}: {error_code(exc)}", _permission_fix(exc))
+                self.add(
+                    "Batch job queue", FAIL, f"{name}: {error_code(exc)}", _permission_fix(exc)
+                )
                 return
             for env in found["computeEnvironments"]:
                 if env.get("state") != "ENABLED" or env.get("status") != "VALID":
