@@ -69,13 +69,14 @@ test: setup lint typecheck validators
 bench: setup
 	$(PY) -m benchmarks.compare $(BENCH_ARGS)
 
-# The committed CloudFormation merge template and executor policy, regenerated from the code;
-# the root's Chalice project files (app.py, .chalice/, requirements.txt), copied from the ones
-# the package ships (controlplane/chalice-project/).
+# The committed CloudFormation merge template and IAM policies, regenerated from the code; the
+# root's Chalice project files (app.py, .chalice/, requirements.txt), copied from the ones the
+# package ships (controlplane/chalice-project/).
 generated: $(STAMP)
-	$(PY) -m controlplane.template controlplane/control-plane.json
-	$(PY) -m controlplane.iampolicy controlplane/executor-policy.json
-	$(PY) -m controlplane.chalice_project .
+	$(PY) -m covalent_eventbatch.controlplane.template controlplane/control-plane.json
+	$(PY) -m covalent_eventbatch.controlplane.iampolicy controlplane/executor-policy.json
+	$(PY) -m covalent_eventbatch.controlplane.iampolicy --deployer controlplane/deployer-policy.json
+	$(PY) -m covalent_eventbatch.controlplane.chalice_project .
 
 clean-local: $(STAMP)
 	$(BIN)/eventbatch local down

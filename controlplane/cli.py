@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from covalent_eventbatch.executor import names
-from covalent_eventbatch.executor.cli import configured_settings
-from covalent_eventbatch.executor.errors import InvalidSettingError
+from covalent_eventbatch.executor.cli import configured_settings, progress
 from covalent_eventbatch.executor.settings import ExecutorSettings
+
+from .errors import DeployError
 
 COMMANDS = ("deploy", "doctor")
 
@@ -41,9 +43,21 @@ def register(commands: Any) -> None:
         "--write-config", action="store_true", help="write the values to covalent.conf"
     )
     for command in (deploy, commands.add_parser("doctor", help=_DOCTOR_HELP)):
-        command.add_argument("--region", help="AWS region (default: the configured one)")
+        command.add_argument(
+            "--region", type=_region, help="AWS region (default: the configured one)"
+        )
         command.add_argument("--profile", help="credentials profile (default: the configured one)")
         command.add_argument("--endpoint-url", help="AWS endpoint (the local stack)")
+
+
+# us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ...
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def _region(text: str) -> str:
+    if not _REGION.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name (e.g. us-east-1)")
+    return text
 
 
 _DOCTOR_HELP = (
@@ -58,9 +72,29 @@ def _settings(args: argparse.Namespace) -> ExecutorSettings:
     )
 
 
-def main(args: argparse.Namespace) -> int:
-    from covalent_eventbatch.executor.aws import AwsClients
+def _parameters(args: argparse.Namespace) -> dict[str, str]:
+    """The -p KEY=VALUE pairs, checked against the template before any AWS call."""
+    from . import preflight
 
+    parameters = {}
+    for item in args.parameter:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DeployError(
+                f"-p {item}: give a template parameter as KEY=VALUE, e.g. -p SubnetIds=subnet-1"
+            )
+        parameters[key] = value
+    problems = preflight.check_stack_name(args.stack_name) + preflight.check_given(parameters)
+    if args.artifact_bucket:
+        problems += preflight.check_artifact_bucket(args.artifact_bucket)
+    preflight.stop_if(problems, args.stack_name)
+    return parameters
+
+
+def main(args: argparse.Namespace) -> int:
+    from covalent_eventbatch.executor.aws import command_clients
+
+    parameters = _parameters(args) if args.command == "deploy" else {}
     settings = _settings(args)
     if args.command == "doctor":
         from .doctor import FAIL, exit_status, run
@@ -74,22 +108,16 @@ def main(args: argparse.Namespace) -> int:
 
     from . import deploy
 
-    clients = AwsClients(
-        settings.credentials, settings.profile, settings.region, settings.endpoint_url
-    )
-    parameters = {}
-    for item in args.parameter:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidSettingError("--parameter", item, "use KEY=VALUE")
-        parameters[key] = value
-    outputs = deploy.deploy(
-        clients,
-        stack=args.stack_name,
-        parameters=parameters,
-        artifacts_bucket=args.artifact_bucket,
-        stage=args.stage,
-    )
+    clients = command_clients(settings)
+    with progress(f"deploying stack {args.stack_name}") as say:
+        outputs = deploy.deploy(
+            clients,
+            stack=args.stack_name,
+            parameters=parameters,
+            artifacts_bucket=args.artifact_bucket,
+            stage=args.stage,
+            say=say,
+        )
     values = deploy.settings_from_outputs(outputs)
     if settings.endpoint_url:
         values["endpoint_url"] = settings.endpoint_url

@@ -35,15 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError
 
 from covalent_eventbatch.chalice_app.runtime import LAMBDA_RUNTIME
 from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients
-from covalent_eventbatch.executor.awserrors import error_code, error_message, is_denied, is_missing
-from covalent_eventbatch.executor.errors import AwsSetupError
+from covalent_eventbatch.executor.awserrors import error_message, is_denied, is_missing
 
-from . import chalice_project, preflight
+from . import chalice_project, preflight, stackevents
 from . import template as control_plane
 from .errors import DeployError
 
@@ -239,10 +238,6 @@ def _failures(cfn: Any, stack: str) -> str:
     return "\n".join(lines[:10]) or "  (no failed resource reported)"
 
 
-def _wait(cfn: Any, waiter: str, stack: str) -> None:
-    cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
-
-
 def replace_failed_stack(clients: AwsClients, state: preflight.StackState, say: Say) -> None:
     """Delete a stack that holds nothing and cannot be updated (ROLLBACK_COMPLETE, ...)."""
     cfn = clients.client("cloudformation")
@@ -250,10 +245,12 @@ def replace_failed_stack(clients: AwsClients, state: preflight.StackState, say: 
         f"stack {state.name} is {state.status} from an earlier deploy that did not finish; "
         "CloudFormation cannot update it, so it is deleted and created again"
     )
+    deleted = stackevents.stack_id(cfn, state.name) or state.name
+    since = stackevents.last_event_time(cfn, deleted)
     cfn.delete_stack(StackName=state.name)
     try:
-        _wait(cfn, "stack_delete_complete", state.name)
-    except WaiterError:
+        stackevents.wait_for(cfn, deleted, "DELETE_COMPLETE", say, since)
+    except stackevents.Unsettled:
         raise DeployError(
             f"Stack {state.name} ({state.status}) could not be deleted "
             f"({_stack_status(cfn, state.name)}):\n{_failures(cfn, state.name)}\nDelete it in "
@@ -297,19 +294,21 @@ def deploy_stack(
     }
     try:
         if not update:
-            say(f"creating stack {stack}")
-            cfn.create_stack(**args, OnFailure="ROLLBACK")
-            waiter = "stack_create_complete"
+            say(f"creating stack {stack}; its events follow as CloudFormation records them")
+            since = None
+            created = cfn.create_stack(**args, OnFailure="ROLLBACK")
+            goal = "CREATE_COMPLETE"
         else:
-            say(f"updating stack {stack} ({state.status})")
-            cfn.update_stack(**args)
-            waiter = "stack_update_complete"
-        _wait(cfn, waiter, stack)
+            say(f"updating stack {stack} ({state.status}); its events follow")
+            since = stackevents.last_event_time(cfn, stack)
+            created = cfn.update_stack(**args)
+            goal = "UPDATE_COMPLETE"
+        stackevents.wait_for(cfn, created.get("StackId") or stack, goal, say, since)
     except ClientError as exc:
         if "No updates are to be performed" not in error_message(exc):
             raise
         say(f"stack {stack} is up to date")
-    except WaiterError:
+    except stackevents.Unsettled:
         status = _stack_status(cfn, stack)
         after = (
             "The next 'eventbatch deploy' deletes it and creates it again."
@@ -361,41 +360,33 @@ def deploy(
     Raises DeployError, before CloudFormation starts, for anything AWS would refuse.
     """
     given = dict(parameters or {})
-    problems = preflight.check_stack_name(stack)
+    problems = preflight.check_stack_name(stack) + preflight.check_given(given)
     preflight.stop_if(problems, stack)
-    try:
-        state = preflight.read_stack(clients, stack)
-        previous = state.parameters if state.updatable else {}
-        values = preflight.effective_parameters(given, previous)
-        problems += preflight.check_parameters(given, values) + state.problems()
-        problems += preflight.check_stack_name_fits(stack, values)
-        preflight.stop_if(problems, stack)
-        problems += preflight.check_account(clients, values, state, say)
-        preflight.stop_if(problems, stack)
-    except ClientError as exc:
-        raise _aws_error(exc) from None
+    # AWS's own errors (no credentials, denied, unreachable) reach the caller as botocore
+    # raised them: the command turns each kind into its one line (covalent_eventbatch.cli).
+    state = preflight.read_stack(clients, stack)
+    previous = state.parameters if state.updatable else {}
+    values = preflight.effective_parameters(given, previous)
+    problems += preflight.check_parameters(given, values) + state.problems()
+    problems += preflight.check_stack_name_fits(stack, values)
+    preflight.stop_if(problems, stack)
+    problems += preflight.check_account(clients, values, state, say)
+    preflight.stop_if(problems, stack)
     if local_transform is None:
         local_transform = bool(clients.endpoint_url)
     bucket = artifacts_bucket or artifact_bucket_name(clients.account_id(), clients.region)
     with tempfile.TemporaryDirectory(prefix="eventbatch-deploy-") as work:
         say("packaging the control plane (chalice package)")
         pkg = package(Path(work), clients.region, stage)
-        try:
-            ensure_artifact_bucket(clients, bucket)
-            template = upload_code(clients, pkg, bucket)
-            say(f"uploaded the Lambda code to s3://{bucket}")
-            if local_transform:
-                template = transform_locally(template, _region_session(clients))
-            capabilities = preflight.required_capabilities(template, values)
-            argument = _template_argument(clients, template, bucket)
-            if not local_transform:
-                # AWS's ValidateTemplate (moto's runs cfn-lint and refuses on any warning).
-                problems = preflight.check_template(clients, argument, capabilities)
-                preflight.stop_if(problems, stack)
-            return deploy_stack(clients, state, argument, given, capabilities, say)
-        except ClientError as exc:
-            raise _aws_error(exc) from None
-
-
-def _aws_error(exc: ClientError) -> AwsSetupError:
-    return AwsSetupError(f"{exc.operation_name} failed ({error_code(exc)}: {error_message(exc)}).")
+        ensure_artifact_bucket(clients, bucket)
+        template = upload_code(clients, pkg, bucket)
+        say(f"uploaded the Lambda code to s3://{bucket}")
+        if local_transform:
+            template = transform_locally(template, _region_session(clients))
+        capabilities = preflight.required_capabilities(template, values)
+        argument = _template_argument(clients, template, bucket)
+        if not local_transform:
+            # AWS's ValidateTemplate (moto's runs cfn-lint and refuses on any warning).
+            problems = preflight.check_template(clients, argument, capabilities)
+            preflight.stop_if(problems, stack)
+        return deploy_stack(clients, state, argument, given, capabilities, say)

@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from covalent_eventbatch.executor.aws import AwsClients, explain_aws_error
-from covalent_eventbatch.executor.awserrors import error_code, is_denied
+from covalent_eventbatch.executor.aws import AwsClients, command_clients, explain_aws_error
+from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, is_denied
 from covalent_eventbatch.executor.names import role_arn
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
@@ -87,14 +87,7 @@ class Doctor:
             self.caller_arn = str(who["Arn"])
             return f"account {who['Account']} as {who['Arn']}"
 
-        return self._try(
-            "credentials",
-            call,
-            lambda exc: (
-                "set 'credentials' and 'profile' in [executors.awsbatch] (or configure "
-                "the default AWS credential chain), and check 'endpoint_url' if set"
-            ),
-        )
+        return self._try("credentials", call, _credentials_fix)
 
     def region(self) -> None:
         region = self.clients.region
@@ -401,7 +394,8 @@ class Doctor:
         try:
             import docker
 
-            docker.from_env().ping()
+            # Bounded: a DOCKER_HOST that drops traffic is reported, not waited on for 60 s.
+            docker.from_env(timeout=10).ping()
             self.add("Docker", PASS, "engine answers (the runtime image can be built)")
         except Exception as exc:  # docker raises several unrelated types when no engine answers
             self.add(
@@ -467,6 +461,16 @@ def _principal_arn(caller_arn: str) -> str:
     return ""
 
 
+def _credentials_fix(exc: Exception) -> str:
+    """The first call fails: a network that does not answer is not a credentials problem."""
+    if classify(exc) is Kind.UNREACHABLE:
+        return (
+            "a network problem, not the credentials: check the network (proxy, firewall, VPN), "
+            "'region', and 'endpoint_url' if set (for the local stack: 'eventbatch local up')"
+        )
+    return _CREDENTIALS_FIX
+
+
 _CREDENTIALS_FIX = (
     "set 'credentials' and 'profile' in [executors.awsbatch] (or configure the default AWS "
     "credential chain), and check 'endpoint_url' if set"
@@ -481,13 +485,7 @@ def run(settings: ExecutorSettings, clients: AwsClients | None = None) -> list[C
     """Every check, in order; clients are made from the settings unless given."""
     if clients is None:
         try:
-            clients = AwsClients(
-                settings.credentials,
-                settings.profile,
-                settings.region,
-                settings.endpoint_url,
-                user_agent_extra=USER_AGENT,
-            )
+            clients = command_clients(settings, user_agent_extra=USER_AGENT)
         except BotoCoreError as exc:  # a profile that is not in the credentials file, say
             return [
                 Check("credentials", FAIL, str(exc), _CREDENTIALS_FIX),

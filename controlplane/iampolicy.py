@@ -193,10 +193,333 @@ def render() -> str:
     return json.dumps(policy(), indent=2) + "\n"
 
 
+# --- the person who deploys ---------------------------------------------------------------
+#
+# ``eventbatch deploy`` calls CloudFormation with the deployer's credentials and gives the stack
+# no service role, so CloudFormation creates, updates and deletes every resource with them too.
+# Per resource type of the packaged template (after the SAM transform), the actions
+# CloudFormation's handlers call for the properties this template sets; a test checks that each
+# is among the handler permissions AWS publishes for the type (its resource schema) and that
+# every type of the packaged template is listed.
+
+# The stack's own resources get names CloudFormation generates from the stack's name
+# (STACK-Resource-RANDOM, lowercased for buckets); the policy is scoped to the default stack
+# name's prefix. Deploying under another --stack-name, or naming resources with parameters,
+# needs the same statements with those names.
+DEFAULT_STACK = "covalent-eventbatch"
+
+RESOURCE_TYPE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "AWS::S3::Bucket": (
+        "s3:CreateBucket",
+        "s3:DeleteBucket",
+        "s3:ListBucket",
+        "s3:PutBucketTagging",
+        "s3:GetBucketTagging",
+        "s3:PutEncryptionConfiguration",
+        "s3:GetEncryptionConfiguration",
+        "s3:PutLifecycleConfiguration",
+        "s3:GetLifecycleConfiguration",
+        "s3:PutBucketOwnershipControls",
+        "s3:GetBucketOwnershipControls",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:GetBucketPublicAccessBlock",
+    ),
+    "AWS::S3::BucketPolicy": ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"),
+    "AWS::ECR::Repository": (
+        "ecr:CreateRepository",
+        "ecr:DeleteRepository",
+        "ecr:DescribeRepositories",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutImageTagMutability",
+        "ecr:TagResource",
+        "ecr:UntagResource",
+        "ecr:ListTagsForResource",
+    ),
+    "AWS::Logs::LogGroup": (
+        "logs:CreateLogGroup",
+        "logs:DeleteLogGroup",
+        "logs:DescribeLogGroups",
+        "logs:PutRetentionPolicy",
+        "logs:DeleteRetentionPolicy",
+        "logs:TagResource",
+        "logs:ListTagsForResource",
+    ),
+    "AWS::IAM::Role": (
+        "iam:CreateRole",
+        "iam:DeleteRole",
+        "iam:GetRole",
+        "iam:UpdateRole",
+        "iam:UpdateRoleDescription",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:GetRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListRolePolicies",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:TagRole",
+        "iam:UntagRole",
+    ),
+    "AWS::IAM::ManagedPolicy": (
+        "iam:CreatePolicy",
+        "iam:DeletePolicy",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:ListEntitiesForPolicy",
+        # Deleting the stack detaches the ExecutorPolicy from the dispatchers it was given to.
+        "iam:DetachUserPolicy",
+        "iam:DetachRolePolicy",
+        "iam:DetachGroupPolicy",
+    ),
+    "AWS::IAM::InstanceProfile": (
+        "iam:CreateInstanceProfile",
+        "iam:DeleteInstanceProfile",
+        "iam:GetInstanceProfile",
+        "iam:AddRoleToInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile",
+    ),
+    "AWS::StepFunctions::StateMachine": (
+        "states:CreateStateMachine",
+        "states:UpdateStateMachine",
+        "states:DeleteStateMachine",
+        "states:DescribeStateMachine",
+        "states:TagResource",
+        "states:UntagResource",
+        "states:ListTagsForResource",
+    ),
+    "AWS::Batch::ComputeEnvironment": (
+        "batch:CreateComputeEnvironment",
+        "batch:UpdateComputeEnvironment",
+        "batch:DeleteComputeEnvironment",
+        "batch:DescribeComputeEnvironments",
+    ),
+    "AWS::Batch::JobQueue": (
+        "batch:CreateJobQueue",
+        "batch:UpdateJobQueue",
+        "batch:DeleteJobQueue",
+        "batch:DescribeJobQueues",
+    ),
+    "AWS::Lambda::Function": (
+        "lambda:CreateFunction",
+        "lambda:DeleteFunction",
+        "lambda:GetFunction",
+        "lambda:UpdateFunctionCode",
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:TagResource",
+        "lambda:UntagResource",
+        "lambda:GetRuntimeManagementConfig",
+        "lambda:GetFunctionCodeSigningConfig",
+        "lambda:GetFunctionRecursionConfig",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+    ),
+    "AWS::Lambda::Permission": ("lambda:AddPermission", "lambda:RemovePermission"),
+    "AWS::Events::Rule": (
+        "events:PutRule",
+        "events:DeleteRule",
+        "events:DescribeRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "events:ListTargetsByRule",
+    ),
+}
+
+# What ``eventbatch deploy`` asks itself: the checks before deploying, the stack, the artifacts
+# bucket (controlplane/preflight.py, controlplane/deploy.py, controlplane/stackevents.py).
+# Those with no resource-level control; the name checks (DescribeRepositories, GetRole,
+# DescribeStateMachine, HeadBucket) are in NameChecks, on any name of those types.
+DEPLOY_READS = (
+    "cloudformation:DescribeStacks",
+    "cloudformation:ValidateTemplate",
+    "logs:DescribeLogGroups",
+    "batch:DescribeJobQueues",
+    "batch:DescribeComputeEnvironments",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+)
+# Granted in statements of their own: reads without resource-level control (above), and the
+# detaching of the stack's policy, whose resource is the user, role or group.
+_DETACH = {"iam:DetachUserPolicy", "iam:DetachRolePolicy", "iam:DetachGroupPolicy"}
+_UNSCOPED = set(DEPLOY_READS) | _DETACH
+
+
+def deployer_statements(
+    partition: str = "aws", account: str = "*", region: str = "*", stack: str = DEFAULT_STACK
+) -> list[dict[str, Any]]:
+    """The deployer's statements; ``stack`` is the prefix of the names CloudFormation makes."""
+    by_service: dict[str, set[str]] = {}
+    for actions in RESOURCE_TYPE_ACTIONS.values():
+        for action in actions:
+            by_service.setdefault(action.split(":")[0], set()).add(action)
+    low = stack.lower()
+    scoped = {
+        "s3": [f"arn:{partition}:s3:::{low}-*"],
+        "ecr": [f"arn:{partition}:ecr:{region}:{account}:repository/{low}-*"],
+        "logs": [f"arn:{partition}:logs:{region}:{account}:log-group:{stack}-*"],
+        "iam": [
+            f"arn:{partition}:iam::{account}:role/{stack}-*",
+            f"arn:{partition}:iam::{account}:policy/{stack}-*",
+            f"arn:{partition}:iam::{account}:instance-profile/{stack}-*",
+        ],
+        # CloudFormation names a state machine LogicalId-RANDOM, without the stack's name.
+        "states": [f"arn:{partition}:states:{region}:{account}:stateMachine:*"],
+        "lambda": [f"arn:{partition}:lambda:{region}:{account}:function:{stack}-*"],
+        "events": [f"arn:{partition}:events:{region}:{account}:rule/{stack}-*"],
+    }
+    artifacts = f"arn:{partition}:s3:::covalent-eventbatch-artifacts-*"
+    statements: list[dict[str, Any]] = [
+        {
+            # The checks before deploying, and following the stack: reads only. HeadBucket of a
+            # name to create is s3:ListBucket, in BucketResources below.
+            "Sid": "DeployChecks",
+            "Effect": "Allow",
+            "Action": sorted(DEPLOY_READS),
+            "Resource": "*",
+        },
+        {
+            # Is a name given for a resource to create taken, does one given to reuse exist.
+            "Sid": "NameChecks",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:DescribeRepositories",
+                "iam:GetRole",
+                "s3:ListBucket",
+                "states:DescribeStateMachine",
+            ],
+            "Resource": [
+                f"arn:{partition}:ecr:{region}:{account}:repository/*",
+                f"arn:{partition}:iam::{account}:role/*",
+                f"arn:{partition}:s3:::*",
+                f"arn:{partition}:states:{region}:{account}:stateMachine:*",
+            ],
+        },
+        {
+            "Sid": "Stack",
+            "Effect": "Allow",
+            "Action": [
+                "cloudformation:CreateStack",
+                "cloudformation:UpdateStack",
+                "cloudformation:DeleteStack",
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DescribeStacks",
+                "cloudformation:ListStackResources",
+            ],
+            "Resource": f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack}/*",
+        },
+        {
+            # The template uses the SAM transform: CloudFormation creates a change set for it.
+            "Sid": "SamTransform",
+            "Effect": "Allow",
+            "Action": "cloudformation:CreateChangeSet",
+            "Resource": [
+                f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack}/*",
+                f"arn:{partition}:cloudformation:{region}:aws:transform/Serverless-2016-10-31",
+            ],
+        },
+        {
+            # The Lambda's code: created private and encrypted when missing, then uploaded to;
+            # CloudFormation's Lambda handler reads it from there with these credentials.
+            "Sid": "ArtifactsBucket",
+            "Effect": "Allow",
+            "Action": [
+                "s3:CreateBucket",
+                "s3:ListBucket",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+            ],
+            "Resource": [artifacts, f"{artifacts}/*"],
+        },
+    ]
+    for service in sorted(by_service):
+        if service not in scoped:
+            continue  # batch and ec2 below
+        statements.append(
+            {
+                "Sid": f"StackResources{service.capitalize()}",
+                "Effect": "Allow",
+                "Action": sorted(by_service[service] - _UNSCOPED),
+                "Resource": scoped[service],
+            }
+        )
+    statements += [
+        {
+            # CloudFormation names the compute environments without the stack's prefix.
+            "Sid": "StackResourcesBatch",
+            "Effect": "Allow",
+            "Action": sorted(by_service["batch"] - _UNSCOPED),
+            "Resource": [
+                f"arn:{partition}:batch:{region}:{account}:compute-environment/*",
+                f"arn:{partition}:batch:{region}:{account}:job-queue/*",
+            ],
+        },
+        {
+            # The stack's roles go to their services (and nowhere else).
+            "Sid": "PassStackRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": f"arn:{partition}:iam::{account}:role/{stack}-*",
+            "Condition": {
+                "StringEquals": {
+                    "iam:PassedToService": [
+                        "batch.amazonaws.com",
+                        "ec2.amazonaws.com",
+                        "lambda.amazonaws.com",
+                        "states.amazonaws.com",
+                    ]
+                }
+            },
+        },
+        {
+            # Deleting the stack detaches its ExecutorPolicy from whoever was given it.
+            "Sid": "DetachStackPolicy",
+            "Effect": "Allow",
+            "Action": sorted(_DETACH),
+            "Resource": [
+                f"arn:{partition}:iam::{account}:user/*",
+                f"arn:{partition}:iam::{account}:role/*",
+                f"arn:{partition}:iam::{account}:group/*",
+            ],
+            "Condition": {
+                "ArnLike": {"iam:PolicyARN": f"arn:{partition}:iam::{account}:policy/{stack}-*"}
+            },
+        },
+        {
+            # A first compute environment in the account makes Batch's service-linked role.
+            "Sid": "BatchServiceLinkedRole",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": (
+                f"arn:{partition}:iam::{account}:role/aws-service-role/batch.amazonaws.com/*"
+            ),
+            "Condition": {"StringEquals": {"iam:AWSServiceName": "batch.amazonaws.com"}},
+        },
+    ]
+    return statements
+
+
+def deployer_policy() -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": deployer_statements()}
+
+
+def render_deployer() -> str:
+    return json.dumps(deployer_policy(), indent=2) + "\n"
+
+
 if __name__ == "__main__":
-    text = render()
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
+    # python -m controlplane.iampolicy [--deployer] [FILE]
+    args = sys.argv[1:]
+    text = render_deployer() if "--deployer" in args else render()
+    paths = [a for a in args if a != "--deployer"]
+    if paths:
+        with open(paths[0], "w") as f:
             f.write(text)
     else:
         sys.stdout.write(text)

@@ -11,7 +11,27 @@ import argparse
 import sys
 from typing import Any
 
+from covalent_eventbatch.executor.cli import dispatch_id_argument
+
 COMMANDS = ("status", "logs")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from 0.1 to 3600")
+    return value
+
+
+def _node_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a node id (0, 1, ...: 'eventbatch status' lists them)"
+        )
+    return int(text)
 
 
 def register(commands: Any) -> None:
@@ -22,12 +42,12 @@ def register(commands: Any) -> None:
         "completion markers; resource-seconds are requested resources x running time, "
         "dollars are estimates.",
     )
-    status.add_argument("dispatch_id", metavar="DISPATCH_ID")
+    status.add_argument("dispatch_id", metavar="DISPATCH_ID", type=dispatch_id_argument)
     shown = status.add_mutually_exclusive_group()
     shown.add_argument("--watch", action="store_true", help="refresh until the dispatch ends")
     shown.add_argument("--json", action="store_true", help="print the status as JSON")
     status.add_argument(
-        "--interval", type=float, default=2.0, help="seconds between refreshes (--watch)"
+        "--interval", type=_seconds, default=2.0, help="seconds between refreshes (--watch)"
     )
     status.add_argument(
         "--no-names",
@@ -39,19 +59,19 @@ def register(commands: Any) -> None:
         "logs",
         help="an electron's container output from CloudWatch Logs, every attempt",
     )
-    logs.add_argument("dispatch_id", metavar="DISPATCH_ID")
-    logs.add_argument("node_id", metavar="NODE_ID", type=int)
+    logs.add_argument("dispatch_id", metavar="DISPATCH_ID", type=dispatch_id_argument)
+    logs.add_argument("node_id", metavar="NODE_ID", type=_node_id)
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
 
 
 def _reader(dispatch_id: str) -> Any:
-    from covalent_eventbatch.executor.aws import clients_for
+    from covalent_eventbatch.executor.aws import command_clients
     from covalent_eventbatch.executor.cli import configured_settings
 
     from .reads import DispatchReader
 
     settings = configured_settings()
-    return DispatchReader(settings, clients_for(settings), dispatch_id)
+    return DispatchReader(settings, command_clients(settings), dispatch_id)
 
 
 def watch_dispatch(

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .settings import ExecutorSettings
 
 COMMANDS = ("image", "cleanup")
+
+# Covalent's dispatch ids are UUIDs; any id is a folder name in S3 keys, so no '/' (an empty or
+# '..' id would make 'cleanup' reach past one dispatch).
+_DISPATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def dispatch_id_argument(text: str) -> str:
+    """An argparse type: a dispatch id as Covalent prints it."""
+    if not _DISPATCH_ID.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a dispatch id (Covalent prints ids like "
+            "2c2b3b1e-5b5a-4f47-9b61-0a3f6a4d1c2e)"
+        )
+    return text
 
 
 def register(commands: Any) -> None:
@@ -27,7 +44,9 @@ def register(commands: Any) -> None:
         "cleanup",
         help="delete a finished dispatch's task objects and markers from S3",
     )
-    cleanup.add_argument("dispatch_ids", nargs="+", metavar="DISPATCH_ID")
+    cleanup.add_argument(
+        "dispatch_ids", nargs="+", metavar="DISPATCH_ID", type=dispatch_id_argument
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,34 +62,47 @@ def configured_settings(**overrides: object) -> ExecutorSettings:
     return ExecutorSettings.resolve(overrides, config_section())
 
 
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[Callable[[str], None]]:
+    """A function that says one line of progress, on stderr (stdout is the command's result):
+    plain lines, and on a terminal a spinner under them too, with the latest line."""
+    if not sys.stderr.isatty():
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(what) as status:
+
+        def say(line: str) -> None:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            status.update(f"{what}: {line[:70]}")
+
+        yield say
+
+
 def _image_build(args: argparse.Namespace) -> int:
-    from .aws import clients_for
+    from .aws import command_clients
     from .preparation import runtime_image
 
     settings = configured_settings(extra_pip_packages=args.extra_pip_packages)
-    clients = clients_for(settings)
+    clients = command_clients(settings)
     started = time.monotonic()
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        with Console(stderr=True).status("checking the runtime image") as status:
-            uri = runtime_image(settings, clients, {}, progress=status.update)
-    else:
-        uri = runtime_image(
-            settings, clients, {}, progress=lambda line: print(line, file=sys.stderr, flush=True)
-        )
+    with progress("runtime image") as say:
+        say("checking the runtime image")
+        uri = runtime_image(settings, clients, {}, progress=say)
     print(f"ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
     print(uri)
     return 0
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from .aws import clients_for
+    from .aws import command_clients
     from .layout import dispatch_prefixes
     from .storage import delete_prefixes
 
     settings = configured_settings()
-    clients = clients_for(settings)
+    clients = command_clients(settings)
     for dispatch_id in args.dispatch_ids:
         count = delete_prefixes(
             clients, settings.s3_bucket_name, dispatch_prefixes(settings.s3_prefix, dispatch_id)

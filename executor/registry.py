@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,7 @@ def ensure_image(
             return target
         say(f"Building runtime image {target}")
         docker = _docker_client()
+        say(f"Gathering the packages for Python {spec.python_version} (a wheelhouse, kept)")
         context = prepare_context(spec, cache_dir)
         _build(docker, str(context), target, spec.platform, say)
         auth = None if registry_endpoint else _ecr_login(clients)
@@ -136,9 +138,22 @@ def _ecr_login(clients: AwsClients) -> dict[str, str]:
     return {"username": user, "password": password}
 
 
-def _push(docker: Any, target: str, auth: dict[str, str] | None, say: ProgressFn) -> None:
+# Seconds between two lines of push progress (bytes sent), so that logs stay readable.
+_PUSH_REPORT_S = 5.0
+
+
+def _push(
+    docker: Any,
+    target: str,
+    auth: dict[str, str] | None,
+    say: ProgressFn,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Push, saying each layer as it is done (n of all) and, every few seconds, the bytes sent."""
     repo, _, tag = target.rpartition(":")
-    layers: dict[str, str] = {}
+    layers: dict[str, str] = {}  # layer -> its last status
+    sent: dict[str, tuple[int, int]] = {}  # layer -> (bytes sent, size)
+    reported = clock()
     for chunk in docker.api.push(repo, tag=tag, auth_config=auth, stream=True, decode=True):
         if "error" in chunk:
             raise ImageError(
@@ -146,13 +161,26 @@ def _push(docker: Any, target: str, auth: dict[str, str] | None, say: ProgressFn
                 "credentials may push to the repository (ecr:InitiateLayerUpload, ...)."
             )
         layer, status = chunk.get("id"), chunk.get("status", "")
-        if (
-            layer
-            and status in ("Pushed", "Layer already exists", "Mounted from")
-            and (layers.get(layer) != status)
-        ):
+        if not layer or layer == tag:
+            continue
+        detail = chunk.get("progressDetail") or {}
+        if status == "Pushing" and detail.get("total"):
+            sent[layer] = (int(detail.get("current", 0)), int(detail["total"]))
+        if _layer_done(status) and layers.get(layer) != status:
             layers[layer] = status
-            say(f"layer {layer}: {status} ({len(layers)} done)")
+            finished = sum(1 for s in layers.values() if _layer_done(s))
+            say(f"layer {layer}: {status} ({finished} of {len(layers)} layers)")
+        elif not _layer_done(layers.get(layer, "")):
+            layers[layer] = status
+        if sent and clock() - reported >= _PUSH_REPORT_S:
+            reported = clock()
+            current = sum(c for c, _ in sent.values()) / 1e6
+            total = sum(t for _, t in sent.values()) / 1e6
+            say(f"pushing: {current:.0f} of {total:.0f} MB of the layers being sent")
+
+
+def _layer_done(status: str) -> bool:
+    return status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")
 
 
 def _record_in_ecr(clients: AwsClients, repo: str, tag: str, registry_endpoint: str) -> None:

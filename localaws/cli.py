@@ -8,6 +8,12 @@ from typing import Any
 COMMANDS = ("local",)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1024 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65535")
+    return int(text)
+
+
 def register(commands: Any) -> None:
     local = commands.add_parser(
         "local",
@@ -24,8 +30,8 @@ def register(commands: Any) -> None:
             "event rules; write [executors.awsbatch] to covalent.conf."
         ),
     )
-    up.add_argument("--moto-port", type=int, help="port of moto server (default 5055)")
-    up.add_argument("--registry-port", type=int, help="port of the registry (default 5056)")
+    up.add_argument("--moto-port", type=_port, help="port of moto server (default 5055)")
+    up.add_argument("--registry-port", type=_port, help="port of the registry (default 5056)")
     up.add_argument(
         "--no-config", action="store_true", help="do not write covalent.conf's [executors.awsbatch]"
     )

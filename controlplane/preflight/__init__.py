@@ -29,6 +29,8 @@ from .capabilities import (
     required_capabilities,
 )
 from .parameters import (
+    check_artifact_bucket,
+    check_given,
     check_parameters,
     check_stack_name,
     check_stack_name_fits,
@@ -38,6 +40,8 @@ from .problems import Problem, Say, stop_if
 from .stack import REPLACEABLE, StackState, read_stack
 
 __all__ = [
+    "check_artifact_bucket",
+    "check_given",
     "CAPABILITY_AUTO_EXPAND",
     "CAPABILITY_IAM",
     "CAPABILITY_NAMED_IAM",

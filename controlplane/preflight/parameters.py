@@ -3,6 +3,7 @@ parameters against each other."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -49,14 +50,37 @@ def check_stack_name_fits(stack: str, values: Mapping[str, str]) -> list[Problem
     ]
 
 
+def check_given(given: Mapping[str, str]) -> list[Problem]:
+    """The given parameters alone (names, each value's constraints): before any AWS call."""
+    known = control_plane.PARAMETERS
+    problems = [_unknown(name) for name in sorted(set(given) - set(known))]
+    for name in sorted(set(given) & set(known)):
+        problems += _against_spec(name, known[name], given[name])
+    if not problems:
+        defaults = {name: str(spec["Default"]) for name, spec in known.items()}
+        problems += _bucket_rules({**defaults, **given})
+    return problems
+
+
+def check_artifact_bucket(bucket: str) -> list[Problem]:
+    """--artifact-bucket: an S3 bucket name."""
+    spec = control_plane.PARAMETERS["BucketName"]
+    problems = _against_spec("BucketName", spec, bucket) if bucket else []
+    problems += _bucket_rules({"BucketName": bucket, "ExistingBucketName": ""})
+    return [Problem("--artifact-bucket", p.reason) for p in problems]
+
+
+def _unknown(name: str) -> Problem:
+    known = list(control_plane.PARAMETERS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"the template takes {', '.join(known)}"
+    return Problem(name, f"unknown template parameter; {hint}")
+
+
 def check_parameters(given: Mapping[str, str], values: Mapping[str, str]) -> list[Problem]:
     """The template's constraints and AWS's naming rules; ``values`` has every parameter."""
     known = control_plane.PARAMETERS
-    unknown = sorted(set(given) - set(known))
-    problems = [
-        Problem(name, f"unknown template parameter; the template takes {', '.join(known)}")
-        for name in unknown
-    ]
+    problems = [_unknown(name) for name in sorted(set(given) - set(known))]
     for name, spec in known.items():
         problems += _against_spec(name, spec, values[name])
     problems += _bucket_rules(values)

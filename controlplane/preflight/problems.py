@@ -27,6 +27,11 @@ def stop_if(problems: list[Problem], stack: str) -> None:
     """Raise one DeployError listing every problem, before anything is created."""
     if not problems:
         return
+    if len(problems) == 1:
+        raise DeployError(
+            f"Not deploying stack {stack} (nothing was created): {problems[0].parameter}: "
+            f"{problems[0].reason}; change it and run 'eventbatch deploy' again"
+        )
     lines = "\n".join(f"  - {p.parameter}: {p.reason}" for p in problems)
     raise DeployError(
         f"Not deploying stack {stack}: CloudFormation would refuse it or fail half way. "

@@ -132,5 +132,9 @@ def shipped_policies() -> dict[str, dict[str, Any]]:
     """The policy files in the repository."""
     return {
         path: json.loads((ROOT / path).read_text())
-        for path in ("controlplane/executor-policy.json", ".chalice/policy-markers.json")
+        for path in (
+            "controlplane/executor-policy.json",
+            "controlplane/deployer-policy.json",
+            ".chalice/policy-markers.json",
+        )
     }

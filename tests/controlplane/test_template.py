@@ -17,8 +17,12 @@ CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
 def test_committed_files_match_the_code():
     # Regenerate with: python -m controlplane.template controlplane/control-plane.json
     #                  python -m controlplane.iampolicy controlplane/executor-policy.json
+    #                  python -m controlplane.iampolicy --deployer controlplane/deployer-policy.json
+    # (make generated)
     assert (ROOT / "controlplane" / "control-plane.json").read_text() == template.render()
     assert (ROOT / "controlplane" / "executor-policy.json").read_text() == iampolicy.render()
+    deployer = (ROOT / "controlplane" / "deployer-policy.json").read_text()
+    assert deployer == iampolicy.render_deployer()
 
 
 def test_packaged_template_passes_cfn_lint(packaged):

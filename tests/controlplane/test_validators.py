@@ -27,6 +27,8 @@ PARLIAMENT_ACCEPTED = {
     "execution ARN; AWS takes either, and this Standard workflow has only executions",
     ("PERMISSIONS_MANAGEMENT_ACTIONS", "iam:passrole"): "the state machine passes the job and "
     "execution roles (those two only) to the job definitions it registers",
+    ("INVALID_ARN", "arn:aws:cloudformation:*:aws:transform/Serverless-2016-10-31"): "the "
+    "deployer's CreateChangeSet on the SAM transform: AWS's own ARN for it has the account 'aws'",
 }
 
 _PARLIAMENT = """
@@ -42,6 +44,8 @@ for name, document in json.load(sys.stdin).items():
         if isinstance(finding.detail, list):
             actions += [d.get("action") for d in finding.detail if isinstance(d, dict)]
             actions += [d for d in finding.detail if isinstance(d, str)]
+        if not actions and isinstance(finding.location, dict) and finding.location.get("string"):
+            actions.append(finding.location["string"])  # an ARN, for INVALID_ARN
         out.append({"policy": name, "issue": finding.issue, "actions": actions,
                     "detail": str(finding.detail)})
 print(json.dumps(out))
@@ -102,6 +106,7 @@ def test_every_policy_the_project_ships_or_generates_is_covered(packaged):
     names = set(_all_policies(packaged))
     for expected in (
         "controlplane/executor-policy.json",
+        "controlplane/deployer-policy.json",
         ".chalice/policy-markers.json",
         "ExecutorPolicy",
         "JobRole task-objects",
@@ -170,3 +175,44 @@ def test_trust_policies_let_one_aws_service_assume_the_role(packaged):
             services = [services] if isinstance(services, str) else services
             assert set(statement) <= {"Sid", "Effect", "Principal", "Action", "Condition"}
             assert all(s.endswith(".amazonaws.com") for s in services), name
+
+
+def _handler_permissions() -> dict[str, set[str]]:
+    """Per resource type, the permissions AWS publishes for CloudFormation's handlers (the
+    resource provider schemas cfn-lint ships), lowercased."""
+    import glob
+
+    import cfnlint
+
+    folder = Path(cfnlint.__file__).parent / "data" / "schemas" / "resources"
+    found: dict[str, set[str]] = {}
+    for path in glob.glob(str(folder / "*.json")):
+        try:
+            schema = json.loads(Path(path).read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        name = schema.get("typeName") if isinstance(schema, dict) else None
+        if name:
+            handlers = schema.get("handlers", {})
+            found[name] = {p.lower() for h in handlers.values() for p in h.get("permissions", [])}
+    return found
+
+
+def test_the_deployer_policy_covers_every_resource_type_as_aws_documents_it(packaged):
+    from covalent_eventbatch.controlplane import iampolicy
+
+    types = {r["Type"] for r in _plain(packaged)["Resources"].values()}
+    assert types == set(iampolicy.RESOURCE_TYPE_ACTIONS)
+    published = _handler_permissions()
+    for kind, actions in iampolicy.RESOURCE_TYPE_ACTIONS.items():
+        unknown = {a for a in actions if a.lower() not in published[kind]}
+        assert unknown == set(), kind
+    granted = {
+        a
+        for statement in iampolicy.deployer_statements()
+        for a in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+    needed = {a for actions in iampolicy.RESOURCE_TYPE_ACTIONS.values() for a in actions}
+    assert needed <= granted

@@ -164,7 +164,10 @@ def _failure(result, name: str) -> str:
         ),
         ({"state_machine_name": "no-such-machine"}, "or set 'state_machine_name'"),
         ({"ecr_repo_name": "no-such-repo"}, "ECR repository 'no-such-repo' does not exist"),
-        ({"endpoint_url": "http://127.0.0.1:9"}, "Cannot reach http://127.0.0.1:9"),
+        (
+            {"endpoint_url": "http://127.0.0.1:9"},
+            "Network problem: no answer from http://127.0.0.1:9",
+        ),
     ],
 )
 def test_missing_resources_fail_the_electron_with_the_setting_to_fix(
