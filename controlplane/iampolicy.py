@@ -206,7 +206,7 @@ def render() -> str:
 # (STACK-Resource-RANDOM, lowercased for buckets); the policy is scoped to the default stack
 # name's prefix. Deploying under another --stack-name, or naming resources with parameters,
 # needs the same statements with those names.
-DEFAULT_STACK = "covalent-eventbatch"
+DEFAULT_STACK = names.DEFAULT_STACK
 
 RESOURCE_TYPE_ACTIONS: dict[str, tuple[str, ...]] = {
     "AWS::S3::Bucket": (
@@ -358,20 +358,20 @@ def deployer_statements(
             by_service.setdefault(action.split(":")[0], set()).add(action)
     low = stack.lower()
     scoped = {
-        "s3": [f"arn:{partition}:s3:::{low}-*"],
-        "ecr": [f"arn:{partition}:ecr:{region}:{account}:repository/{low}-*"],
-        "logs": [f"arn:{partition}:logs:{region}:{account}:log-group:{stack}-*"],
+        "s3": [names.arn(partition, "s3", "", "", f"{low}-*")],
+        "ecr": [names.arn(partition, "ecr", region, account, f"repository/{low}-*")],
+        "logs": [names.arn(partition, "logs", region, account, f"log-group:{stack}-*")],
         "iam": [
-            f"arn:{partition}:iam::{account}:role/{stack}-*",
-            f"arn:{partition}:iam::{account}:policy/{stack}-*",
-            f"arn:{partition}:iam::{account}:instance-profile/{stack}-*",
+            names.arn(partition, "iam", "", account, f"role/{stack}-*"),
+            names.arn(partition, "iam", "", account, f"policy/{stack}-*"),
+            names.arn(partition, "iam", "", account, f"instance-profile/{stack}-*"),
         ],
         # CloudFormation names a state machine LogicalId-RANDOM, without the stack's name.
-        "states": [f"arn:{partition}:states:{region}:{account}:stateMachine:*"],
-        "lambda": [f"arn:{partition}:lambda:{region}:{account}:function:{stack}-*"],
-        "events": [f"arn:{partition}:events:{region}:{account}:rule/{stack}-*"],
+        "states": [names.arn(partition, "states", region, account, "stateMachine:*")],
+        "lambda": [names.arn(partition, "lambda", region, account, f"function:{stack}-*")],
+        "events": [names.arn(partition, "events", region, account, f"rule/{stack}-*")],
     }
-    artifacts = f"arn:{partition}:s3:::covalent-eventbatch-artifacts-*"
+    artifacts = names.bucket_arn(partition, f"{names.PRODUCT}-artifacts-*")
     statements: list[dict[str, Any]] = [
         {
             # The checks before deploying, and following the stack: reads only. HeadBucket of a
@@ -392,10 +392,10 @@ def deployer_statements(
                 "states:DescribeStateMachine",
             ],
             "Resource": [
-                f"arn:{partition}:ecr:{region}:{account}:repository/*",
-                f"arn:{partition}:iam::{account}:role/*",
-                f"arn:{partition}:s3:::*",
-                f"arn:{partition}:states:{region}:{account}:stateMachine:*",
+                names.arn(partition, "ecr", region, account, "repository/*"),
+                names.arn(partition, "iam", "", account, "role/*"),
+                names.arn(partition, "s3", "", "", "*"),
+                names.arn(partition, "states", region, account, "stateMachine:*"),
             ],
         },
         {
@@ -409,7 +409,7 @@ def deployer_statements(
                 "cloudformation:DescribeStacks",
                 "cloudformation:ListStackResources",
             ],
-            "Resource": f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack}/*",
+            "Resource": names.arn(partition, "cloudformation", region, account, f"stack/{stack}/*"),
         },
         {
             # The template uses the SAM transform: CloudFormation creates a change set for it.
@@ -417,8 +417,10 @@ def deployer_statements(
             "Effect": "Allow",
             "Action": "cloudformation:CreateChangeSet",
             "Resource": [
-                f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack}/*",
-                f"arn:{partition}:cloudformation:{region}:aws:transform/Serverless-2016-10-31",
+                names.arn(partition, "cloudformation", region, account, f"stack/{stack}/*"),
+                names.arn(
+                    partition, "cloudformation", region, "aws", "transform/Serverless-2016-10-31"
+                ),
             ],
         },
         {
@@ -456,8 +458,8 @@ def deployer_statements(
             "Effect": "Allow",
             "Action": sorted(by_service["batch"] - _UNSCOPED),
             "Resource": [
-                f"arn:{partition}:batch:{region}:{account}:compute-environment/*",
-                f"arn:{partition}:batch:{region}:{account}:job-queue/*",
+                names.arn(partition, "batch", region, account, "compute-environment/*"),
+                names.arn(partition, "batch", region, account, "job-queue/*"),
             ],
         },
         {
@@ -465,7 +467,7 @@ def deployer_statements(
             "Sid": "PassStackRoles",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": f"arn:{partition}:iam::{account}:role/{stack}-*",
+            "Resource": names.arn(partition, "iam", "", account, f"role/{stack}-*"),
             "Condition": {
                 "StringEquals": {
                     "iam:PassedToService": [
@@ -483,12 +485,14 @@ def deployer_statements(
             "Effect": "Allow",
             "Action": sorted(_DETACH),
             "Resource": [
-                f"arn:{partition}:iam::{account}:user/*",
-                f"arn:{partition}:iam::{account}:role/*",
-                f"arn:{partition}:iam::{account}:group/*",
+                names.arn(partition, "iam", "", account, "user/*"),
+                names.arn(partition, "iam", "", account, "role/*"),
+                names.arn(partition, "iam", "", account, "group/*"),
             ],
             "Condition": {
-                "ArnLike": {"iam:PolicyARN": f"arn:{partition}:iam::{account}:policy/{stack}-*"}
+                "ArnLike": {
+                    "iam:PolicyARN": names.arn(partition, "iam", "", account, f"policy/{stack}-*")
+                }
             },
         },
         {
@@ -497,7 +501,9 @@ def deployer_statements(
             "Effect": "Allow",
             "Action": "iam:CreateServiceLinkedRole",
             "Resource": (
-                f"arn:{partition}:iam::{account}:role/aws-service-role/batch.amazonaws.com/*"
+                names.arn(
+                    partition, "iam", "", account, "role/aws-service-role/batch.amazonaws.com/*"
+                )
             ),
             "Condition": {"StringEquals": {"iam:AWSServiceName": "batch.amazonaws.com"}},
         },

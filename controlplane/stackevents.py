@@ -15,6 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from covalent_eventbatch.executor.awserrors import error_message
+
 from .errors import DeployError
 
 Say = Callable[[str], None]
@@ -36,7 +38,7 @@ def stack_id(cfn: Any, stack: str) -> str | None:
     try:
         return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackId"])
     except ClientError as exc:
-        if "does not exist" in exc.response["Error"].get("Message", ""):
+        if "does not exist" in error_message(exc):
             return None
         raise
 

@@ -86,7 +86,7 @@ def ensure_image(
         _build(docker, str(context), target, spec.platform, say)
         auth = None if registry_endpoint else _ecr_login(clients)
         try:
-            _push(docker, target, auth, say)
+            push(docker, target, auth, say)
             if registry_endpoint:
                 _record_in_ecr(clients, repo, spec.tag, registry_endpoint)
         except (ImageError, ClientError):
@@ -142,7 +142,7 @@ def _ecr_login(clients: AwsClients) -> dict[str, str]:
 _PUSH_REPORT_S = 5.0
 
 
-def _push(
+def push(
     docker: Any,
     target: str,
     auth: dict[str, str] | None,

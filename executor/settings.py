@@ -9,6 +9,7 @@ keys after them are additions.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import os
@@ -135,7 +136,7 @@ class ExecutorSettings:
             elif config.get(name) is not None:
                 values[name] = config[name]
         if values.get("container_image_uri") == ORIGINAL_PLUGIN_IMAGE:
-            _warn_original_image()
+            warn_original_image()
             del values["container_image_uri"]
         if "extra_pip_packages" in values:
             values["extra_pip_packages"] = _as_package_tuple(values["extra_pip_packages"])
@@ -186,20 +187,16 @@ def refuse_unknown(given: Iterable[str], known: Iterable[str], where: str) -> No
         )
 
 
-_warned_original_image = False
-
-
-def _warn_original_image() -> None:
-    global _warned_original_image
-    if not _warned_original_image:
-        _warned_original_image = True
-        log.warning(
-            "container_image_uri = %s is covalent-awsbatch-plugin's default image, which cannot "
-            "run this executor's tasks: ignored, the runtime image is built instead. Remove the "
-            "key from [executors.awsbatch] in covalent.conf (or set it to an image of "
-            "'eventbatch image build').",
-            ORIGINAL_PLUGIN_IMAGE,
-        )
+@functools.cache
+def warn_original_image() -> None:
+    """Once per process (executors are rebuilt per task): cache_clear() says it again."""
+    log.warning(
+        "container_image_uri = %s is covalent-awsbatch-plugin's default image, which cannot "
+        "run this executor's tasks: ignored, the runtime image is built instead. Remove the "
+        "key from [executors.awsbatch] in covalent.conf (or set it to an image of "
+        "'eventbatch image build').",
+        ORIGINAL_PLUGIN_IMAGE,
+    )
 
 
 def _as_package_tuple(value: Any) -> tuple[str, ...]:

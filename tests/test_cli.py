@@ -227,7 +227,7 @@ def test_bad_input_is_one_line_before_any_aws_call(
 def test_an_invalid_setting_in_covalent_conf_is_named(capsys, monkeypatch) -> None:
     from covalent_eventbatch.executor import awsbatch
 
-    monkeypatch.setattr(awsbatch, "_config_section", lambda: {"retry_attempts": 99})
+    monkeypatch.setattr(awsbatch, "config_section", lambda: {"retry_attempts": 99})
     assert cli.main(["cleanup", DISPATCH]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Invalid executor setting retry_attempts=99")
@@ -240,7 +240,7 @@ def test_an_invalid_setting_in_covalent_conf_is_named(capsys, monkeypatch) -> No
 def test_a_missing_bucket_names_the_setting(moto_aws, capsys, monkeypatch) -> None:
     from covalent_eventbatch.executor import awsbatch
 
-    monkeypatch.setattr(awsbatch, "_config_section", lambda: {"s3_bucket_name": "not-made-yet"})
+    monkeypatch.setattr(awsbatch, "config_section", lambda: {"s3_bucket_name": "not-made-yet"})
     assert cli.main(["cleanup", DISPATCH]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: S3 bucket 'not-made-yet' does not exist in us-east-1")
@@ -250,7 +250,7 @@ def test_a_missing_bucket_names_the_setting(moto_aws, capsys, monkeypatch) -> No
 def test_a_missing_repository_names_the_setting(moto_aws, capsys, monkeypatch) -> None:
     from covalent_eventbatch.executor import awsbatch
 
-    monkeypatch.setattr(awsbatch, "_config_section", lambda: {"ecr_repo_name": "no-such-repo"})
+    monkeypatch.setattr(awsbatch, "config_section", lambda: {"ecr_repo_name": "no-such-repo"})
     assert cli.main(["image", "build"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.splitlines()[-1].startswith("error: ECR repository 'no-such-repo' does not exist")

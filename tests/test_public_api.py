@@ -18,8 +18,12 @@ def _is_module(name: str) -> bool:
         return False
 
 
+# Names Covalent itself reads off a plugin module.
+COVALENT_PROTOCOL = {"_EXECUTOR_PLUGIN_DEFAULTS"}
+
+
 def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+    return name.startswith("_") and not name.startswith("__") and name not in COVALENT_PROTOCOL
 
 
 def _reaches(path: Path) -> list[str]:

@@ -47,7 +47,7 @@ def test_layers_and_bytes_are_said_as_the_push_goes() -> None:
     ]
     ticks = iter(range(0, 1000, 3))  # 3 s per chunk read
     said: list[str] = []
-    registry._push(
+    registry.push(
         _Engine(chunks), "registry.example/repo:t1", None, said.append, clock=lambda: next(ticks)
     )
     assert [line for line in said if line.startswith("layer")] == [
@@ -63,4 +63,4 @@ def test_layers_and_bytes_are_said_as_the_push_goes() -> None:
 def test_a_refused_push_names_the_permission() -> None:
     chunks = [{"errorDetail": {"message": "denied"}, "error": "denied: not authorized"}]
     with pytest.raises(ImageError, match="ecr:InitiateLayerUpload"):
-        registry._push(_Engine(chunks), "registry.example/repo:t1", None, print)
+        registry.push(_Engine(chunks), "registry.example/repo:t1", None, print)

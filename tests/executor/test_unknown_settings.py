@@ -101,7 +101,7 @@ def test_the_dispatchers_way_of_rebuilding_an_executor_works() -> None:
 
 
 def test_the_original_plugins_keys_in_covalent_conf_are_accepted(caplog) -> None:
-    settings_module._warned_original_image = False
+    settings_module.warn_original_image.cache_clear()
     section = {**_EXECUTOR_PLUGIN_DEFAULTS, **ORIGINAL_DEFAULTS, **ORIGINAL_OLDER_KEYS}
     with caplog.at_level(logging.WARNING, logger=settings_module.__name__):
         settings = ExecutorSettings.resolve({}, section)
