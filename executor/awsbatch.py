@@ -288,14 +288,15 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         location: TaskLocation,
         marker: dict[str, Any],
     ) -> Any:
-        if marker.get("status") == "SUCCEEDED":
-            outcome = storage.download_result(
-                clients, location.bucket, location.result_key, settings.cache_dir
-            )
-            if outcome is not None:
-                self._task_stdout.write(outcome["stdout"])
-                self._task_stderr.write(outcome["stderr"])
-                return outcome["result"]
+        # A stored result means the task returned, whatever the marker says of what followed (an
+        # announcement that never got through, a child killed after storing it): COMPLETED.
+        outcome = storage.download_result(
+            clients, location.bucket, location.result_key, settings.cache_dir
+        )
+        if outcome is not None:
+            self._task_stdout.write(outcome["stdout"])
+            self._task_stderr.write(outcome["stderr"])
+            return outcome["result"]
         io = storage.read_json(clients, location.bucket, location.io_key)
         if io is None:
             # The runner never reported: the container's log is the only account left.

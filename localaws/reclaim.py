@@ -29,9 +29,7 @@ def reclaim(batch: Any, job_id: str, instance_id: str | None = None) -> str:
         raise ReclaimError(f"no Batch job {job_id!r} on the local stack: see 'eventbatch status'")
     status = jobs[0]["status"]
     if "arrayProperties" in jobs[0] and "index" not in jobs[0]["arrayProperties"]:
-        raise ReclaimError(
-            f"{job_id} is an array job: reclaim one of its children, {job_id}:INDEX"
-        )
+        raise ReclaimError(f"{job_id} is an array job: reclaim one of its children, {job_id}:INDEX")
     if status not in _ON_A_HOST:
         raise ReclaimError(f"job {job_id} is {status}: only a running attempt has a host to lose")
     reason = reclaim_reason(instance_id or f"i-{secrets.token_hex(8)}")
