@@ -40,6 +40,7 @@ from covalent_eventbatch.statemachine.deploy import state_machine_arn
 from . import console, logs, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
+from .contract import speaks_packs
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
 from .image import ImageSpec, default_base_image
 from .layout import PackLocation, TaskLocation
@@ -221,6 +222,8 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         """This electron's place in a pack, or None when it goes alone (a pack of one)."""
         if settings.pack_window <= 0:
             return None
+        if not await asyncio.to_thread(speaks_packs, clients, prepared.state_machine_arn):
+            return None  # a state machine deployed before packs: one execution each
         member = _Member(settings, clients, prepared, location, called_at)
         future = _gatherer.join(_pack_key(member), member, settings.pack_window, _launch_pack)
         return await asyncio.wrap_future(future)
