@@ -197,6 +197,9 @@ class AWSBatchExecutor(AsyncBaseExecutor):
                 handle = {"execution_arn": execution.arn, "array_index": packed.index}
             _announce(location, execution, clients)
             await self._ask(Signals.PUT, ("job_handle", json.dumps(handle)))
+            if await self._cancel_requested():  # it came while the pack gathered or started
+                await self.cancel(task_metadata, handle)
+                raise TaskCancelledError(f"Cancelled before its job ran ({execution.arn}).")
             marker = await self._await_marker(
                 settings, clients, location, execution, prepared, packed
             )
