@@ -91,7 +91,27 @@ def _attempt_outcome(job: Any) -> dict[str, Any]:
         return {"statusReason": TIMEOUT_REASON, "exitCode": None, "reason": None}
     if job.stop:  # TerminateJob
         return {"statusReason": job.job_stopped_reason, "exitCode": None, "reason": None}
+    if job.exit_code is None:
+        pulled = _pull_failure(job)
+        if pulled:
+            return {"statusReason": pulled, "exitCode": None, "reason": pulled}
     return {"statusReason": EXITED_REASON, "exitCode": job.exit_code, "reason": None}
+
+
+def _pull_failure(job: Any) -> str | None:
+    """AWS's reason when the attempt's image could not be pulled; moto only logs the error."""
+    image = (job.job_definition.container_properties or {}).get("image")
+    if not image:
+        return None
+    try:
+        import docker
+
+        job.docker_client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return f"CannotPullContainerError: failed to resolve ref {image}: not found"
+    except Exception:  # noqa: BLE001 - no Docker to ask: nothing more is known
+        return None
+    return None
 
 
 def _ran_past_its_limit(job: Any) -> bool:
