@@ -170,8 +170,8 @@ def apply() -> bool:
             return run(self)
         while True:
             run(self)
-            if self.job_stopped:
-                return
+            if self.job_stopped or not self._attempt_closed:
+                return  # ended, or never started an attempt (a failed dependency)
             # The attempt ended and a rule retries it: back to RUNNABLE, a new attempt.
             self._attempt_number += 1
             self._attempt_closed = False
