@@ -9,6 +9,7 @@ be refused by those, which the message of the failing call then names.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import urllib.parse
@@ -22,10 +23,18 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _document(raw: Any) -> dict[str, Any]:
-    # boto3 decodes policy documents to dicts; some SDKs hand back the URL-encoded JSON string.
-    if isinstance(raw, str):
-        return dict(json.loads(urllib.parse.unquote(raw)))
-    return dict(raw)
+    """A policy document as IAM returns it: a dict (boto3 decodes it), or URL-encoded JSON.
+
+    moto's CloudFormation stores a role's inline policies as Python's repr of the dict (the
+    local stack's deployed roles): read as a literal when it is not JSON.
+    """
+    if not isinstance(raw, str):
+        return dict(raw)
+    text = urllib.parse.unquote(raw)
+    try:
+        return dict(json.loads(text))
+    except ValueError:
+        return dict(ast.literal_eval(text))
 
 
 def role_documents(iam: Any, role_name: str) -> list[dict[str, Any]]:
