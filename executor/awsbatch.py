@@ -37,10 +37,9 @@ from covalent.executor.utils import Signals
 
 from covalent_eventbatch.statemachine.deploy import state_machine_arn
 
-from . import console, logs, registry, storage, workflow
+from . import console, contract, logs, registry, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
-from .contract import speaks_packs
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
 from .image import ImageSpec, default_base_image
 from .layout import PackLocation, TaskLocation
@@ -225,7 +224,13 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         """This electron's place in a pack, or None when it goes alone (a pack of one)."""
         if settings.pack_window <= 0:
             return None
-        if not await asyncio.to_thread(speaks_packs, clients, prepared.state_machine_arn):
+        # Kept answers need no thread: a fan-out's electrons reach the gatherer no later.
+        packs = contract.known(prepared.state_machine_arn)
+        if packs is None:
+            packs = await asyncio.to_thread(
+                contract.speaks_packs, clients, prepared.state_machine_arn
+            )
+        if not packs:
             return None  # a state machine deployed before packs: one execution each
         member = _Member(settings, clients, prepared, location, called_at)
         future = _gatherer.join(_pack_key(member), member, settings.pack_window, _launch_pack)

@@ -50,6 +50,13 @@ def submits_array_jobs(definition: dict[str, Any]) -> bool:
     )
 
 
+def known(state_machine_arn: str, clock: Any = time.monotonic) -> bool | None:
+    """The kept answer of speaks_packs, or None when there is none fresh (no AWS call)."""
+    with _lock:
+        found = _known.get(state_machine_arn)
+    return found[1] if found is not None and clock() - found[0] < KEEP_S else None
+
+
 def speaks_packs(clients: AwsClients, state_machine_arn: str, clock: Any = time.monotonic) -> bool:
     """Whether the deployed state machine runs packs; warns once when it does not.
 

@@ -53,9 +53,12 @@ def test_an_older_state_machine_is_told_once_and_rechecked_after_a_while(
     recorded = _Recorded()
     contract.log.addHandler(recorded)  # Covalent's logger: the dispatcher's log
     try:
+        assert contract.known(older, clock=lambda: now[0]) is None
         assert contract.speaks_packs(clients, today, clock=lambda: now[0])
         assert not contract.speaks_packs(clients, older, clock=lambda: now[0])
+        assert contract.known(older, clock=lambda: now[0]) is False  # kept, no call
         now[0] += contract.KEEP_S + 1
+        assert contract.known(older, clock=lambda: now[0]) is None
         assert not contract.speaks_packs(clients, older, clock=lambda: now[0])
     finally:
         contract.log.removeHandler(recorded)
