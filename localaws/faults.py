@@ -88,9 +88,23 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _body(self) -> bytes:
+                """The request's body, of a Content-Length or sent in chunks (S3 uploads)."""
+                if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+                    length = int(self.headers.get("Content-Length") or 0)
+                    return self.rfile.read(length) if length else b""
+                chunks: list[bytes] = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 fault, service = proxy._fault(self.headers)
                 if fault == "throttled":
                     return self._answer(*_throttling(service, self.headers))
@@ -98,7 +112,13 @@ class FaultProxy:
                     return self._answer(502, {"Content-Type": "text/plain"}, b"")
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=120)
                 try:
-                    upstream.request(self.command, self.path, body, dict(self.headers.items()))
+                    sent = {
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in ("transfer-encoding", "content-length")
+                    }
+                    sent["Content-Length"] = str(len(body))
+                    upstream.request(self.command, self.path, body, sent)
                     response = upstream.getresponse()
                     payload = response.read()
                 finally:
@@ -106,12 +126,19 @@ class FaultProxy:
                 if fault == "lost":
                     self.close_connection = True  # it took effect; the caller never hears
                     return None
-                headers = {
+                answer = {
                     k: v
                     for k, v in response.getheaders()
                     if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"
                 }
-                return self._answer(response.status, headers, payload)
+                if self.command == "HEAD":  # no body, and the object's own length
+                    length = response.getheader("Content-Length") or "0"
+                    self.send_response(response.status)
+                    for name, value in {**answer, "Content-Length": length}.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    return None
+                return self._answer(response.status, answer, payload)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
 
