@@ -14,10 +14,12 @@ because an event rule is one edit away from matching more than it should.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
 import boto3
+from botocore.config import Config
 from chalice import Chalice
 
 from .markers import (
@@ -27,7 +29,7 @@ from .markers import (
     marker_from_task_event,
     write_once,
 )
-from .packs import reconcile
+from .packs import BUDGET_S, WRITERS, reconcile
 
 app = Chalice(app_name="covalent-eventbatch")
 app.log.setLevel(logging.INFO)
@@ -41,12 +43,15 @@ STATE_MACHINE_NAME = os.environ.get("EVENTBATCH_STATE_MACHINE_NAME") or DEFAULT_
 _s3 = None
 _sfn = None
 _batch = None
+_events = None
+_END_MARGIN_S = 6.0
 
 
 def _s3_client():
     global _s3
     if _s3 is None:
-        _s3 = boto3.client("s3")
+        # A failed pack's markers are written by a pool of threads (packs.WRITERS).
+        _s3 = boto3.client("s3", config=Config(max_pool_connections=WRITERS))
     return _s3
 
 
@@ -55,6 +60,13 @@ def _sfn_client():
     if _sfn is None:
         _sfn = boto3.client("stepfunctions")
     return _sfn
+
+
+def _events_client():
+    global _events
+    if _events is None:
+        _events = boto3.client("events")
+    return _events
 
 
 def _batch_client():
@@ -91,10 +103,39 @@ def on_task_finished(event):
     written = _write(location, doc)
     if event.detail.get("Manifest"):
         # A pack's array job ended: record the electrons whose child could not.
-        counts = reconcile(_s3_client(), _batch_client(), event.detail)
+        counts = reconcile(
+            _s3_client(), _batch_client(), event.detail, budget_s=_budget_s(event.context)
+        )
         app.log.info("pack %s: %s", location["Key"], counts)
+        if counts["pending"]:
+            _hand_on(event.detail, counts["pending"])
         written["pack"] = counts
     return written
+
+
+def _budget_s(context: object) -> float:
+    """The time this invocation may spend on a pack's markers: what is left, less the margin
+    its own end needs (handing the rest on)."""
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else BUDGET_S  # type: ignore[attr-defined]
+    return max(0.0, min(BUDGET_S, remaining - min(_END_MARGIN_S, remaining / 4)))
+
+
+def _hand_on(detail: dict, pending: list[list[int]]) -> None:
+    """Send the pack's event again, to record the electrons of the pending entry ranges.
+
+    Raises when EventBridge does not take it, so that this invocation fails and is retried.
+    """
+    entry = {
+        "Source": EVENT_SOURCE,
+        "DetailType": EVENT_DETAIL_TYPE,
+        "Detail": json.dumps({**detail, "Pending": pending}),
+    }
+    response = _events_client().put_events(Entries=[entry])
+    if response.get("FailedEntryCount"):
+        raise RuntimeError(
+            f"could not hand on the pack's markers {pending}: {response.get('Entries')}"
+        )
+    app.log.info("pack markers %s handed on", pending)
 
 
 def state_machine_of_execution(execution_arn: object) -> str | None:

@@ -24,10 +24,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any, TextIO
 
 TASK_URI_ENV = "EVENTBATCH_TASK_URI"
@@ -41,6 +43,16 @@ EVENT_DETAIL_TYPE = "Task Finished"
 EXIT_NO_TASK = 2
 # Keeps io.json bounded; the full streams are in the job's CloudWatch log stream.
 MAX_STREAM_CHARS = 4 * 1024 * 1024
+# A child's announcement: every PutEvents call bounded (no route to EventBridge must not hang the
+# attempt for minutes), failed entries resent with backoff, given up after about 30 s in all (the
+# array job's end records the electron instead).
+ANNOUNCE_BUDGET_S = 25.0
+EVENTS_CONNECT_TIMEOUT_S = 3
+EVENTS_READ_TIMEOUT_S = 5
+# Reading the manifest: thousands of children read one key at once, and S3 may answer 503
+# SlowDown; they retry with jittered backoff for about a minute before giving up.
+MANIFEST_READ_BUDGET_S = 60.0
+_MANIFEST_FINAL_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
 
 
 class _Tee(io.TextIOBase):
@@ -82,13 +94,7 @@ def manifest_entry(s3: Any, manifest_uri: str, index_text: str | None) -> tuple[
             f"entry of manifest s3://{bucket}/{key} to run"
         )
     index = int(index_text)
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:  # noqa: BLE001 - every way of not finding it ends the same
-        raise NoTaskError(
-            f"cannot read manifest s3://{bucket}/{key} for array index {index}: {exc}"
-        ) from None
-    manifest = json.loads(body)
+    manifest = _read_manifest(s3, bucket, key, index)
     tasks = manifest.get("tasks") or []
     if index >= len(tasks):
         raise NoTaskError(
@@ -96,6 +102,86 @@ def manifest_entry(s3: Any, manifest_uri: str, index_text: str | None) -> tuple[
             f"({len(tasks)} entries)"
         )
     return manifest, tasks[index]
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    return str(error.get("Code") or "")
+
+
+def _read_manifest(
+    s3: Any,
+    bucket: str,
+    key: str,
+    index: int,
+    budget_s: float = MANIFEST_READ_BUDGET_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
+    """The manifest, read again with backoff on any error but a missing key or a refusal."""
+    deadline = time.monotonic() + budget_s
+    delay = 0.5
+    while True:
+        try:
+            return dict(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        except Exception as exc:  # noqa: BLE001 - throttling, 5xx, a cut read: all worth another try
+            final = _error_code(exc) in _MANIFEST_FINAL_CODES
+            wait = random.uniform(delay / 2, delay)
+            if final or time.monotonic() + wait > deadline:
+                raise NoTaskError(
+                    f"cannot read manifest s3://{bucket}/{key} for array index {index}: {exc}"
+                ) from None
+            sleep(wait)
+            delay = min(delay * 2, 8.0)
+
+
+def announce(
+    events: Any,
+    event: dict,
+    budget_s: float = ANNOUNCE_BUDGET_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
+    """Send the event; None once EventBridge took it, else why it could not within the budget.
+
+    PutEvents can succeed with FailedEntryCount > 0 (throttled, internal failure): AWS's
+    PutEvents page says to send the failed entries again. Each call and each failed entry is
+    retried with full-jitter backoff until the budget is spent.
+    """
+    deadline = clock() + budget_s
+    delay = 0.5
+    why = ""
+    while True:
+        try:
+            response = events.put_events(Entries=[event])
+        except Exception as exc:  # noqa: BLE001 - no route, timeouts, throttling: all retried
+            why = f"{type(exc).__name__}: {exc}"
+        else:
+            if not response.get("FailedEntryCount"):
+                return None
+            failures = [e for e in response.get("Entries") or [] if e.get("ErrorCode")]
+            why = "; ".join(f"{e['ErrorCode']}: {e.get('ErrorMessage', '')}" for e in failures)
+            why = why or "FailedEntryCount 1"
+        wait = random.uniform(0, delay)
+        if clock() + wait >= deadline:
+            return why
+        sleep(wait)
+        delay = min(delay * 2, 8.0)
+
+
+def events_client() -> Any:
+    """An EventBridge client whose calls are bounded; announce() does the retrying."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "events",
+        config=Config(
+            connect_timeout=EVENTS_CONNECT_TIMEOUT_S,
+            read_timeout=EVENTS_READ_TIMEOUT_S,
+            retries={"mode": "standard", "total_max_attempts": 1},
+        ),
+    )
 
 
 def finished_event(
@@ -156,16 +242,11 @@ def run_array_child(s3: Any, events: Any, manifest_uri: str, index_text: str | N
     stopped_ms = int(time.time() * 1000)
     if should_report(manifest, exit_status):
         event = finished_event(manifest, entry, exit_status, started_ms, stopped_ms)
-        try:
-            failed = events.put_events(Entries=[event]).get("FailedEntryCount", 0)
-        except Exception as exc:  # noqa: BLE001 - the array's end records it instead
-            failed, reason = 1, str(exc)
-        else:
-            reason = "FailedEntryCount"
-        if failed:
+        why = announce(events, event)
+        if why is not None:
             sys.stderr.write(
                 f"eventbatch runner: could not announce node {entry.get('node_id')} "
-                f"({reason}); it is recorded when the array job ends\n"
+                f"({why}); it is recorded when the array job ends\n"
             )
     return exit_status
 
@@ -247,7 +328,7 @@ def main() -> int:
     if manifest_uri:
         return run_array_child(
             boto3.client("s3"),
-            boto3.client("events"),
+            events_client(),
             manifest_uri,
             os.environ.get(ARRAY_INDEX_ENV),
         )

@@ -24,7 +24,7 @@ from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, i
 from covalent_eventbatch.executor.names import role_arn
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
-from . import iampolicy
+from . import iampolicy, rolecheck
 
 PASS, FAIL, SKIP, WARN = "ok", "FAIL", "skip", "warn"
 PROBE_KEY = "tasks/eventbatch-doctor/probe.txt"
@@ -75,6 +75,7 @@ class Doctor:
         self.state_machine()
         self.role("job role", self.s.batch_job_role_name, "batch_job_role_name")
         self.role("execution role", self.s.batch_execution_role_name, "batch_execution_role_name")
+        self.job_role_announces()
         self.log_group()
         self.permissions()
         self.docker()
@@ -219,6 +220,45 @@ class Doctor:
                 else _permission_fix(exc)
             ),
         )
+
+    def job_role_announces(self) -> None:
+        """The job role may send events: a packed electron's child announces its own end."""
+        label = "job role events:PutEvents"
+        name = self.s.batch_job_role_name
+        bus = (
+            f"arn:{self.clients.partition()}:events:{self.clients.region}:"
+            f"{self.clients.account_id()}:event-bus/default"
+        )
+        iam = self.clients.client("iam")
+        try:
+            role_arn = str(iam.get_role(RoleName=name)["Role"]["Arn"])
+        except (ClientError, BotoCoreError):
+            self.add(label, SKIP, f"not checked: role {name} could not be read (see 'job role')")
+            return
+        try:
+            results = iam.simulate_principal_policy(
+                PolicySourceArn=role_arn, ActionNames=["events:PutEvents"], ResourceArns=[bus]
+            )["EvaluationResults"]
+            allowed, how = results[0]["EvalDecision"] == "allowed", "IAM policy simulation"
+        except Exception:  # noqa: BLE001 - denied, or unanswerable (moto): read its policies
+            try:
+                documents = rolecheck.role_documents(iam, name)
+            except (ClientError, BotoCoreError) as exc:
+                self.add(label, SKIP, f"not checked: {error_code(exc)}", _permission_fix(exc))
+                return
+            allowed = rolecheck.allows(documents, "events:PutEvents", bus)
+            how = "the role's policies (conditions not evaluated)"
+        if allowed:
+            self.add(label, PASS, f"{name} on {bus} ({how})")
+        else:
+            self.add(
+                label,
+                FAIL,
+                f"{name} may not send events to {bus} ({how})",
+                "allow events:PutEvents on the default event bus to the job role: packed "
+                "electrons announce their own completion ('eventbatch deploy' grants it); "
+                "without it each is recorded only when its whole array job ends",
+            )
 
     def log_group(self) -> None:
         name = self.s.batch_job_log_group_name
@@ -442,8 +482,8 @@ def _after_first(message: str) -> str:
 def _permission_fix(exc: Exception) -> str:
     if is_denied(exc):
         return (
-            "grant the DoctorChecks and DoctorChecksScoped statements of "
-            "controlplane/executor-policy.json (read-only)"
+            "grant the DoctorChecks, DoctorChecksScoped and DoctorReadsRolePolicies statements "
+            "of controlplane/executor-policy.json (read-only)"
         )
     return str(exc)
 

@@ -160,8 +160,20 @@ def doctor_statements(n: Names) -> list[dict[str, Any]]:
             # The job and execution roles, named by settings.
             "Sid": "DoctorChecksScoped",
             "Effect": "Allow",
-            "Action": "iam:GetRole",
+            "Action": [
+                "iam:GetRole",
+                # The job role's policies, where IAM's simulator does not answer.
+                "iam:ListRolePolicies",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+            ],
             "Resource": names.role_arn(n.partition, n.account, "*"),
+        },
+        {
+            "Sid": "DoctorReadsRolePolicies",
+            "Effect": "Allow",
+            "Action": ["iam:GetPolicy", "iam:GetPolicyVersion"],
+            "Resource": names.arn(n.partition, "iam", "", n.account, "policy/*"),
         },
     ]
 

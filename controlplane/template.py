@@ -688,11 +688,19 @@ def lambda_overrides() -> dict[str, Any]:
             "Resource": _sub(f"{_OBJECTS}/tasks/*/packs/*"),
         },
         {
-            # ...and Batch's list of the failed children (no resource-level control).
+            # ...Batch's list of the children, and the failed ones' log streams (no
+            # resource-level control for either).
             "Sid": "ListArrayChildren",
             "Effect": "Allow",
-            "Action": "batch:ListJobs",
+            "Action": ["batch:ListJobs", "batch:DescribeJobs"],
             "Resource": "*",
+        },
+        {
+            # A pack too large to record in one invocation: the rest is handed on in an event.
+            "Sid": "HandOnPackMarkers",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": _arn("events", "event-bus/default"),
         },
         {
             "Sid": "OwnLogs",

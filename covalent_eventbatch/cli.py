@@ -36,6 +36,7 @@ examples:
   eventbatch local up            start the local stack and point covalent.conf at it
   eventbatch local status        show which parts of the local stack answer
   eventbatch local down          stop everything 'local up' started
+  eventbatch local reclaim JOB   end a job's running attempt as a reclaimed Spot host does
   eventbatch image build         build and push the runtime image now, print its URI
   eventbatch cleanup DISPATCH_ID delete a finished dispatch's objects from S3
   eventbatch deploy              deploy the control plane to AWS, print [executors.awsbatch]

@@ -100,7 +100,13 @@ def table(status: DispatchStatus) -> Group:
         _usd(total["estimated_cost_usd"]),
         "",
     )
-    notes = [Text(f"estimates: {status.estimates}; {status.prices}", style="dim")]
+    notes = [
+        Text(f"node {row.node_id}: attempt {i} {ending}")
+        for row in status.electrons
+        if len(row.attempt_endings) > 1 or (row.attempts or 0) > len(row.attempt_endings) > 0
+        for i, ending in enumerate(row.attempt_endings, start=1)
+    ]
+    notes += [Text(f"estimates: {status.estimates}; {status.prices}", style="dim")]
     return Group(grid, *notes)
 
 

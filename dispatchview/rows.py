@@ -68,6 +68,8 @@ class ElectronRow:
     usage: dict[str, Any] | None = None
     usage_recorded: bool = False  # from the marker (final) rather than computed now
     estimated_cost_usd: float | None = None
+    # How each attempt ended, oldest first, when Batch ran more than one (retries).
+    attempt_endings: list[str] = field(default_factory=list)
 
 
 def _get(doc: Any, key: str) -> Any:
@@ -96,6 +98,19 @@ def log_streams(record: NodeRecord) -> list[str]:
     if marker_stream and marker_stream not in streams:
         streams.append(marker_stream)
     return streams
+
+
+def attempt_endings(job: dict[str, Any] | None) -> list[str]:
+    """Each ended attempt of the job: its exit code and status reason, as Batch recorded them."""
+    endings = []
+    for attempt in _get(job, "attempts") or []:
+        if not _get(attempt, "stoppedAt"):
+            continue
+        code = _get(_get(attempt, "container"), "exitCode")
+        reason = _get(_get(attempt, "container"), "reason") or _get(attempt, "statusReason")
+        parts = ([] if code is None else [f"exit {code}"]) + ([reason] if reason else [])
+        endings.append("; ".join(parts) or "ended")
+    return endings
 
 
 def stage_of(record: NodeRecord) -> tuple[str, bool, str | None]:
@@ -184,6 +199,7 @@ def electron_row(
         usage=usage,
         usage_recorded=recorded,
         estimated_cost_usd=prices.estimate(usage, settings.platform),
+        attempt_endings=attempt_endings(record.job),
     )
 
 

@@ -32,7 +32,7 @@ from covalent._shared_files.logger import app_log
 from covalent.executor.base import AsyncBaseExecutor
 from covalent.executor.utils import Signals
 
-from . import console, logs, packs, plugins, preparation, storage, workflow
+from . import console, contract, logs, packs, plugins, preparation, storage, workflow
 from .aws import AwsClients, clients_for, explain_aws_error
 from .cancel import cancel_execution, cancel_pack_member, stop_execution, stop_pack_member
 from .errors import EventBatchError, TaskFailedError, WaitTimeoutError
@@ -191,7 +191,9 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             if await self._cancel_requested():
                 raise TaskCancelledError("Cancelled before submission: no job was submitted.")
             packed = None  # a pack of one goes alone, as does every electron with no pack_window
-            if settings.pack_window > 0:
+            if settings.pack_window > 0 and await self._state_machine_runs_packs(
+                clients, prepared.state_machine_arn
+            ):
                 member = packs.Member(settings, clients, prepared, location, called_at)
                 packed = await asyncio.wrap_future(packs.join(member))
             if packed is None:
@@ -205,6 +207,9 @@ class AWSBatchExecutor(AsyncBaseExecutor):
                 handle = {"execution_arn": execution.arn, "array_index": packed.index}
             announce(location, execution, clients)
             await self._ask(Signals.PUT, ("job_handle", json.dumps(handle)))
+            if await self._cancel_requested():  # it came while the pack gathered or started
+                await self.cancel(task_metadata, handle)
+                raise TaskCancelledError(f"Cancelled before its job ran ({execution.arn}).")
             marker = await self._await_marker(
                 settings, clients, location, execution, prepared, packed
             )
@@ -218,6 +223,15 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             if explained is None:
                 raise
             self._fail(str(explained))
+
+    @staticmethod
+    async def _state_machine_runs_packs(clients: AwsClients, state_machine_arn: str) -> bool:
+        """False for a state machine deployed before packs: one execution per electron then."""
+        # A kept answer needs no thread: a fan-out's electrons reach the gatherer no later.
+        runs_packs = contract.known(state_machine_arn)
+        if runs_packs is None:
+            runs_packs = await asyncio.to_thread(contract.speaks_packs, clients, state_machine_arn)
+        return runs_packs
 
     def _fail(self, message: str) -> None:
         print(message, file=self._task_stderr)
@@ -282,14 +296,15 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         location: TaskLocation,
         marker: dict[str, Any],
     ) -> Any:
-        if marker.get("status") == "SUCCEEDED":
-            outcome = storage.download_result(
-                clients, location.bucket, location.result_key, settings.cache_dir
-            )
-            if outcome is not None:
-                self._task_stdout.write(outcome["stdout"])
-                self._task_stderr.write(outcome["stderr"])
-                return outcome["result"]
+        # A stored result means the task returned, whatever the marker says of what followed (an
+        # announcement that never got through, a child killed after storing it): COMPLETED.
+        outcome = storage.download_result(
+            clients, location.bucket, location.result_key, settings.cache_dir
+        )
+        if outcome is not None:
+            self._task_stdout.write(outcome["stdout"])
+            self._task_stderr.write(outcome["stderr"])
+            return outcome["result"]
         io = storage.read_json(clients, location.bucket, location.io_key)
         if io is None:
             # The runner never reported: the container's log is the only account left.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,12 +86,38 @@ def stop_pack_member(
     return child
 
 
+# How long a cancelled electron's child is waited for when its pack's array job is not yet
+# submitted (the execution is registering its job definition, or Batch is throttling).
+PENDING_CHILD_WAIT_S = 600.0
+
+
 def cancel_pack_member(
-    clients: AwsClients, execution_arn: str, index: int, marker: dict[str, str]
+    clients: AwsClients,
+    execution_arn: str,
+    index: int,
+    marker: dict[str, str],
+    wait_s: float = PENDING_CHILD_WAIT_S,
 ) -> bool:
-    child = stop_pack_member(clients, execution_arn, index, "cancel")
+    """Cancel one electron of a pack at once: its marker now, its child as soon as it exists.
+
+    Before the pack's array job is submitted there is no child to terminate yet: the marker is
+    written first (the electron is CANCELLED within a poll), and a thread terminates the child
+    once the array job appears, so that the cancel never waits for the submission.
+    """
+    parent = submitted_job_id(clients, execution_arn)
+    child = f"{parent}:{index}" if parent else None
     doc = new_marker("FAILED", "executor-cancel", execution_arn)
     doc.update(job_id=child, job_status="FAILED", reason=CANCEL_REASON)
     write_once(clients.client("s3"), marker, doc)
-    log.info("cancelled array child %s of %s", child, execution_arn)
+    if child is not None:
+        clients.client("batch").terminate_job(jobId=child, reason=CANCEL_REASON)
+        log.info("cancelled array child %s of %s", child, execution_arn)
+    else:
+        threading.Thread(
+            target=stop_pack_member,
+            args=(clients, execution_arn, index, "cancel", wait_s),
+            name=f"cancel-{index}-when-submitted",
+            daemon=True,
+        ).start()
+        log.info("cancelled array index %d of %s before its submission", index, execution_arn)
     return True

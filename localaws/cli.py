@@ -37,6 +37,15 @@ def register(commands: Any) -> None:
     )
     local_commands.add_parser("down", help="stop every part 'local up' started")
     local_commands.add_parser("status", help="show which parts answer")
+    reclaim = local_commands.add_parser(
+        "reclaim",
+        help="end a running job's attempt as a reclaimed Spot host does",
+        description=(
+            "The attempt ends with AWS's status reason 'Host EC2 (instance i-...) terminated.' "
+            "and no exit code; the job's retry rules decide whether it runs again."
+        ),
+    )
+    reclaim.add_argument("job_id", metavar="JOB_ID", help="a job, or an array child PARENT:INDEX")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -45,6 +54,16 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "up":
         stack.up(args.moto_port, args.registry_port, write_config=not args.no_config)
         print("local stack is up")
+        return 0
+    if args.action == "reclaim":
+        from .reclaim import ReclaimError, reclaim
+
+        batch = stack.admin_clients(stack.StackState.load()).client("batch")
+        try:
+            print(f"{args.job_id}: {reclaim(batch, args.job_id)}")
+        except ReclaimError as exc:
+            print(f"eventbatch local reclaim: {exc}")
+            return 1
         return 0
     if args.action == "down":
         stack.down()

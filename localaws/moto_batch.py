@@ -80,7 +80,8 @@ class LogForwarder(threading.Thread):
             backend.put_log_events(group, stream, events)
 
     def run(self) -> None:
-        while not self.job.job_stopped:
+        # One forwarder per attempt (moto_retries runs each attempt through Job.run).
+        while not (self.job.job_stopped or getattr(self.job, "_attempt_closed", False)):
             container = self._container() if self.job.status == "RUNNING" else None
             if container is not None:
                 # AWS names the stream once the job runs.
@@ -133,13 +134,15 @@ def apply() -> bool:
         return details
 
     def _run(self: Any) -> None:
+        backend = self._log_backend
         forwarder = LogForwarder(self)
-        self._log_backend = SkipForwarded(self._log_backend, forwarder)
+        self._log_backend = SkipForwarded(backend, forwarder)
         forwarder.start()
         try:
             run(self)
         finally:
             forwarder.join(timeout=5)
+            self._log_backend = backend
 
     Job._container_details = _container_details  # type: ignore[method-assign]
     Job.run = _run  # type: ignore[method-assign]

@@ -27,6 +27,7 @@ def serve(port: int) -> None:
         moto_batch,
         moto_cfn,
         moto_compat,
+        moto_retries,
     )
 
     if not (moto_compat.apply() and moto_compat.apply_array_jobs()):
@@ -39,6 +40,12 @@ def serve(port: int) -> None:
         print(
             f"warning: moto is not {moto_batch.PATCHED_MOTO_VERSION}; Batch jobs report no "
             "requested resources and their logs arrive only when they end",
+            file=sys.stderr,
+        )
+    if not moto_retries.apply():  # after moto_batch: each attempt forwards its own logs
+        print(
+            f"warning: moto is not {moto_retries.PATCHED_MOTO_VERSION}; Batch jobs run once, "
+            "whatever their RetryStrategy",
             file=sys.stderr,
         )
     default_user_config["stepfunctions"]["execute_state_machine"] = True

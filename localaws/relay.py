@@ -23,6 +23,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import boto3
 
 log = logging.getLogger("eventbatch.relay")
 ROLE_ENV = "EVENTBATCH_LAMBDA_ROLE_ARN"
+TIMEOUT_S = 30
 
 
 class LambdaContext:
@@ -42,9 +44,11 @@ class LambdaContext:
         self.memory_limit_in_mb = 128
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local-relay"
+        self._deadline = time.monotonic() + TIMEOUT_S
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        # The deployed function's timeout (.chalice/config.json), counting down as on Lambda.
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def _handlers() -> dict[str, Any]:

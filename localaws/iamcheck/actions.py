@@ -131,8 +131,10 @@ def _logs(call: dict[str, Any]) -> list[Need]:
 
 def _iam(call: dict[str, Any]) -> list[Need]:
     p, op = call["params"], call["operation"]
-    if op == "GetRole":
-        return [Need("iam:GetRole", _arn(call, "iam", f"role/{p['RoleName']}", region=False))]
+    if op in ("GetRole", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies"):
+        return [Need(f"iam:{op}", _arn(call, "iam", f"role/{p['RoleName']}", region=False))]
+    if op in ("GetPolicy", "GetPolicyVersion"):
+        return [Need(f"iam:{op}", p["PolicyArn"])]
     if op == "SimulatePrincipalPolicy":
         return [Need("iam:SimulatePrincipalPolicy", p["PolicySourceArn"])]
     return []

@@ -214,3 +214,96 @@ def test_runner_event_names_match_the_state_machine() -> None:
     from covalent_eventbatch.statemachine.definition import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
     assert (runner.EVENT_SOURCE, runner.EVENT_DETAIL_TYPE) == (EVENT_SOURCE, EVENT_DETAIL_TYPE)
+
+
+class _FlakyEvents:
+    """EventBridge answering with the given outcomes in turn: a dict response or an exception."""
+
+    def __init__(self, *outcomes: object) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[list[dict]] = []
+
+    def put_events(self, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's name
+        self.calls.append(Entries)
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome  # type: ignore[return-value]
+
+
+_THROTTLED = {
+    "FailedEntryCount": 1,
+    "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}],
+}
+_TAKEN = {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_failed_entries_and_failed_calls_are_sent_again() -> None:
+    from covalent_eventbatch.container.runner import announce
+
+    events = _FlakyEvents(_THROTTLED, ConnectionError("no route"), _TAKEN)
+    clock = _Clock()
+    assert announce(events, {"Detail": "{}"}, sleep=clock.sleep, clock=clock) is None
+    assert len(events.calls) == 3
+    assert all(call == [{"Detail": "{}"}] for call in events.calls)
+
+
+def test_an_announcement_that_never_goes_through_gives_up_within_its_budget() -> None:
+    from covalent_eventbatch.container.runner import announce
+
+    events = _FlakyEvents(_THROTTLED)
+    clock = _Clock()
+    why = announce(events, {"Detail": "{}"}, budget_s=25, sleep=clock.sleep, clock=clock)
+    assert why == "ThrottlingException: Rate exceeded"
+    assert clock.now <= 25
+    assert len(events.calls) >= 4  # retried, with backoff rather than at once
+    assert max(clock.slept) <= 8
+
+
+def test_the_events_client_bounds_each_call(moto_aws: None) -> None:
+    from covalent_eventbatch.container.runner import events_client
+
+    config = events_client().meta.config
+    assert (config.connect_timeout, config.read_timeout) == (3, 5)
+    assert config.retries["total_max_attempts"] == 1
+
+
+def test_the_manifest_read_is_retried_after_slow_down(s3) -> None:  # type: ignore[no-untyped-def]
+    from botocore.exceptions import ClientError
+
+    from covalent_eventbatch.container.runner import _read_manifest
+
+    _put_manifest(s3)
+    calls = []
+
+    class _SlowS3:
+        def get_object(self, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(kwargs)
+            if len(calls) < 3:
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "GetObject")
+            return s3.get_object(**kwargs)
+
+    manifest = _read_manifest(_SlowS3(), BUCKET, MANIFEST_KEY, 0, sleep=lambda _: None)
+    assert len(manifest["tasks"]) == 2 and len(calls) == 3
+
+
+def test_a_missing_manifest_is_not_read_again(s3) -> None:  # type: ignore[no-untyped-def]
+    from covalent_eventbatch.container.runner import NoTaskError, _read_manifest
+
+    slept: list[float] = []
+    with pytest.raises(NoTaskError, match="cannot read manifest"):
+        _read_manifest(s3, BUCKET, "covalent/tasks/d/packs/none.json", 0, sleep=slept.append)
+    assert slept == []

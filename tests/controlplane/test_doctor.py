@@ -7,6 +7,7 @@ machine) next to the real ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -115,3 +116,30 @@ def test_docker_is_needed_only_without_a_prebuilt_image(local_stack, aws, monkey
     assert status == 1
     checks, status = _run(aws, container_image_uri="registry.example/repo:tag")
     assert checks["Docker"].status == doctor.PASS and status == 0
+
+
+def test_a_job_role_that_may_not_send_events_fails_with_the_fix(local_stack, aws):
+    """Packed electrons announce their own end: the job role needs events:PutEvents."""
+    iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    name = "eventbatch-doctor-silent-job-role"
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    checks, status = _run(aws)
+    assert checks["job role events:PutEvents"].status == doctor.PASS, checks[
+        "job role events:PutEvents"
+    ].line()
+    checks, status = _run(aws, batch_job_role_name=name)
+    check = checks["job role events:PutEvents"]
+    assert check.status == doctor.FAIL and status == 1
+    assert name in check.detail and "event-bus/default" in check.detail
+    assert "events:PutEvents" in check.fix and "eventbatch deploy" in check.fix

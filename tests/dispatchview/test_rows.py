@@ -142,3 +142,39 @@ def test_a_negative_price_is_refused_with_its_key() -> None:
 
     with pytest.raises(InvalidSettingError, match="ec2_vcpu_hour_usd"):
         ExecutorSettings.resolve({"ec2_vcpu_hour_usd": -1})
+
+
+def test_each_attempt_shows_how_it_ended() -> None:
+    from rich.console import Console
+
+    from covalent_eventbatch.dispatchview.render import table
+
+    reclaimed = "Host EC2 (instance i-0abc) terminated."
+    attempts = [
+        {
+            "startedAt": NOW - 50_000,
+            "stoppedAt": NOW - 40_000,
+            "statusReason": reclaimed,
+            "container": {"logStreamName": "a"},
+        },
+        {
+            "startedAt": NOW - 30_000,
+            "stoppedAt": NOW - 20_000,
+            "statusReason": "Essential container in task exited",
+            "container": {"exitCode": 0, "logStreamName": "b"},
+        },
+    ]
+    record = NodeRecord(
+        1,
+        execution_status="SUCCEEDED",
+        job_id="j",
+        job=_job("SUCCEEDED", attempts=attempts),
+        marker={"status": "SUCCEEDED", "attempts": 2},
+    )
+    row = electron_row(record, _snapshot(record), SETTINGS, Prices.for_region(SETTINGS, "x"))
+    assert row.attempt_endings == [reclaimed, "exit 0; Essential container in task exited"]
+    console = Console(width=200, record=True)
+    console.print(table(dispatch_status(_snapshot(record), SETTINGS)))
+    shown = console.export_text()
+    assert f"node 1: attempt 1 {reclaimed}" in shown
+    assert "node 1: attempt 2 exit 0; Essential container in task exited" in shown

@@ -4,8 +4,8 @@ Produced for real here: a raising task, sys.exit, an attempt past its time limit
 that dies without a word, an image that cannot be pulled, a job queue that does not exist,
 cancellation while running and before submission, a duplicated event, a lost event (relay
 stopped) and a late one (relay restarted).
-Not producible on moto (its containers have no memory limit; it runs each job once): the
-out-of-memory and retry cases, tested through recorded documents in tests/executor/.
+Not producible on moto (its containers have no memory limit): the out-of-memory case, tested
+through recorded documents in tests/executor/. Retries run for real: tests/e2e/test_retries.py.
 """
 
 from __future__ import annotations

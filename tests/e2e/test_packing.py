@@ -193,3 +193,102 @@ def test_cancel_terminates_each_packed_electrons_child(covalent_server, local_st
     while sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
         assert time.monotonic() < deadline, "the pack's execution never ended"
         time.sleep(1)
+
+
+def test_a_sibling_whose_announcement_failed_is_completed_with_its_value(covalent_server, aws):
+    """Electron 0 raises; electron 3 returns 30 after making its own child's PutEvents fail.
+
+    The pack's array job fails (because of electron 0); electron 3's child succeeded but could
+    not say so: it is recorded from Batch's list of succeeded children, and its stored result
+    makes it COMPLETED.
+    """
+
+    @ct.electron(executor=AWSBatchExecutor(pack_window=3.0))
+    def tenfold_unless_0(i):
+        if i == 0:
+            raise ValueError("electron 0 refuses")
+        if i == 3:
+            import gc
+            import types
+
+            import botocore.client
+
+            def refuse(**_):
+                # As EventBridge answers an entry it could not take (AWS's PutEvents page).
+                failed = {"ErrorCode": "InternalFailure", "ErrorMessage": "made to fail"}
+                return types.SimpleNamespace(status_code=200, headers={}), {
+                    "FailedEntryCount": 1,
+                    "Entries": [failed],
+                }
+
+            for client in gc.get_objects():
+                if (
+                    isinstance(client, botocore.client.BaseClient)
+                    and client.meta.service_model.service_name == "events"
+                ):
+                    client.meta.events.register("before-call.events.PutEvents", refuse)
+        return i * 10
+
+    @ct.lattice
+    def fan_out(n):
+        return [tenfold_unless_0(i) for i in range(n)]
+
+    result = run(fan_out, 6)
+    nodes = sorted(electron_nodes(result, "tenfold_unless_0"), key=lambda n: n["node_id"])
+    statuses = [str(n["status"]) for n in nodes]
+    assert statuses == ["FAILED"] + ["COMPLETED"] * 5, explain(result)
+    assert [_output(n) for n in nodes[1:]] == [10, 20, 30, 40, 50]
+    assert "ValueError: electron 0 refuses" in nodes[0]["stderr"]
+    job_ids = [marker(aws, result.dispatch_id, n["node_id"])["job_id"] for n in nodes]
+    assert len({j.rpartition(":")[0] for j in job_ids}) == 1, job_ids  # one array job
+    third = marker(aws, result.dispatch_id, nodes[3]["node_id"])
+    assert (third["status"], third["source"]) == ("SUCCEEDED", "array-job-end"), third
+
+
+def test_an_older_state_machine_runs_a_fan_out_unpacked_with_one_warning(
+    covalent_server, local_stack, aws
+):
+    """A state machine deployed before packs has no array job branch: no pack is sent to it."""
+    import os
+    from pathlib import Path
+
+    from covalent_eventbatch.executor import contract
+    from tests.statemachine.before_packs import definition_before_packs
+
+    sfn = aws.client("stepfunctions")
+    machine = local_stack.state_machine_arn
+    current = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    dispatcher_log = Path(os.environ["COVALENT_LOGDIR"]) / "covalent_ui.log"
+
+    @ct.electron(executor=AWSBatchExecutor(pack_window=3.0))
+    def doubled(i):
+        return 2 * i
+
+    @ct.lattice
+    def fan_out(n):
+        return [doubled(i) for i in range(n)]
+
+    sfn.update_state_machine(
+        stateMachineArn=machine, definition=json.dumps(definition_before_packs())
+    )
+    try:
+        time.sleep(contract.KEEP_S + 1)  # what the dispatcher knew of the state machine ages
+        result = run(fan_out, 4)
+    finally:
+        sfn.update_state_machine(stateMachineArn=machine, definition=current)
+        time.sleep(contract.KEEP_S + 1)  # the next tests pack again
+    assert str(result.status) == "COMPLETED", explain(result)
+    assert result.result == [0, 2, 4, 6]
+    nodes = electron_nodes(result, "doubled")
+    executions = _executions(aws, local_stack, result.dispatch_id)
+    assert sorted(e["name"] for e in executions) == sorted(
+        f"{result.dispatch_id}-{n['node_id']}" for n in nodes
+    )
+    assert not _manifests(aws, result.dispatch_id)
+    warnings = [
+        line
+        for line in dispatcher_log.read_text().splitlines()
+        if "deployed before packs" in line and machine in line
+    ]
+    assert len(warnings) == 1, warnings
+    assert "WARNING" in warnings[0] and "eventbatch deploy" in warnings[0]

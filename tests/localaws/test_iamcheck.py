@@ -160,3 +160,23 @@ def test_policy_documents_in_every_form_iam_or_moto_returns():
     assert iamcheck.document('{"Version": "2012-10-17", "Statement": []}')["Statement"] == []
     assert iamcheck.document("%7B%22Statement%22%3A%20%5B%5D%7D") == {"Statement": []}
     assert iamcheck.document(repr(doc)) == doc  # moto's CloudFormation keeps Python's repr
+
+
+def test_the_doctors_reads_of_a_roles_policies_name_the_role_and_the_policy():
+    role = "arn:aws:iam::123456789012:role/job"
+    policy = "arn:aws:iam::123456789012:policy/announce"
+    calls = [
+        _call("iam", "ListRolePolicies", RoleName="job"),
+        _call("iam", "GetRolePolicy", RoleName="job", PolicyName="inline"),
+        _call("iam", "ListAttachedRolePolicies", RoleName="job"),
+        _call("iam", "GetPolicy", PolicyArn=policy),
+        _call("iam", "GetPolicyVersion", PolicyArn=policy, VersionId="v1"),
+    ]
+    granted = _policy(
+        _allow(["iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"], role),
+        _allow(["iam:GetPolicy", "iam:GetPolicyVersion"], "arn:aws:iam::123456789012:policy/*"),
+    )
+    report = iamcheck.check(calls, {USER: granted})
+    assert iamcheck.describe(report) == ""
+    refused = iamcheck.check(calls, {USER: _policy(_allow("iam:GetRole", role))})
+    assert len(refused.unmapped) == 0 and "iam:GetPolicyVersion" in iamcheck.describe(refused)
