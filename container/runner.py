@@ -94,7 +94,7 @@ def manifest_entry(s3: Any, manifest_uri: str, index_text: str | None) -> tuple[
             f"entry of manifest s3://{bucket}/{key} to run"
         )
     index = int(index_text)
-    manifest = _read_manifest(s3, bucket, key, index)
+    manifest = read_manifest(s3, bucket, key, index)
     tasks = manifest.get("tasks") or []
     if index >= len(tasks):
         raise NoTaskError(
@@ -110,7 +110,7 @@ def _error_code(exc: BaseException) -> str:
     return str(error.get("Code") or "")
 
 
-def _read_manifest(
+def read_manifest(
     s3: Any,
     bucket: str,
     key: str,

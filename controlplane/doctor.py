@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients, command_clients, explain_aws_error
 from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, is_denied
 from covalent_eventbatch.executor.names import role_arn
@@ -225,9 +226,12 @@ class Doctor:
         """The job role may send events: a packed electron's child announces its own end."""
         label = "job role events:PutEvents"
         name = self.s.batch_job_role_name
-        bus = (
-            f"arn:{self.clients.partition()}:events:{self.clients.region}:"
-            f"{self.clients.account_id()}:event-bus/default"
+        bus = names.arn(
+            self.clients.partition(),
+            "events",
+            self.clients.region,
+            self.clients.account_id(),
+            "event-bus/default",
         )
         iam = self.clients.client("iam")
         try:

@@ -22,7 +22,7 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _document(raw: Any) -> dict[str, Any]:
+def document(raw: Any) -> dict[str, Any]:
     """A policy document as IAM returns it: a dict (boto3 decodes it), or URL-encoded JSON.
 
     moto's CloudFormation stores a role's inline policies as Python's repr of the dict (the
@@ -43,13 +43,13 @@ def role_documents(iam: Any, role_name: str) -> list[dict[str, Any]]:
     for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
         for name in page["PolicyNames"]:
             raw = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-            documents.append(_document(raw))
+            documents.append(document(raw))
     for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
         for attached in page["AttachedPolicies"]:
             arn = attached["PolicyArn"]
             version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
             raw = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
-            documents.append(_document(raw["Document"]))
+            documents.append(document(raw["Document"]))
     return documents
 
 

@@ -24,9 +24,15 @@ from .aws import AwsClients
 # Covalent's logger: the warning goes to the dispatcher's log, where its user looks.
 log = app_log
 KEEP_S = 5.0
-_known: dict[str, tuple[float, bool]] = {}
-_warned: set[str] = set()
 _lock = threading.Lock()
+
+
+def _kept() -> tuple[dict[str, tuple[float, bool]], set[str]]:
+    """The process's answers (per state machine: when, whether it runs packs) and warnings."""
+    from . import process  # the process state imports the modules that import this one
+
+    found = process.state()
+    return found.pack_contracts, found.pack_contract_warnings
 
 
 def submits_array_jobs(definition: dict[str, Any]) -> bool:
@@ -52,8 +58,9 @@ def submits_array_jobs(definition: dict[str, Any]) -> bool:
 
 def known(state_machine_arn: str, clock: Any = time.monotonic) -> bool | None:
     """The kept answer of speaks_packs, or None when there is none fresh (no AWS call)."""
+    known_answers, _ = _kept()
     with _lock:
-        found = _known.get(state_machine_arn)
+        found = known_answers.get(state_machine_arn)
     return found[1] if found is not None and clock() - found[0] < KEEP_S else None
 
 
@@ -64,8 +71,9 @@ def speaks_packs(clients: AwsClients, state_machine_arn: str, clock: Any = time.
     call that fails next says what is wrong.
     """
     now = clock()
+    known_answers, warned = _kept()
     with _lock:
-        known = _known.get(state_machine_arn)
+        known = known_answers.get(state_machine_arn)
         if known is not None and now - known[0] < KEEP_S:
             return known[1]
     try:
@@ -77,11 +85,11 @@ def speaks_packs(clients: AwsClients, state_machine_arn: str, clock: Any = time.
         log.debug("could not read the definition of %s: %s", state_machine_arn, exc)
         packs = True
     with _lock:
-        _known[state_machine_arn] = (now, packs)
+        known_answers[state_machine_arn] = (now, packs)
         if packs:
-            _warned.discard(state_machine_arn)
-        elif state_machine_arn not in _warned:
-            _warned.add(state_machine_arn)
+            warned.discard(state_machine_arn)
+        elif state_machine_arn not in warned:
+            warned.add(state_machine_arn)
             log.warning(
                 "state machine %s was deployed before packs (no array job branch): electrons "
                 "run one execution each. Run 'eventbatch deploy' (or 'eventbatch local up' on "

@@ -4,7 +4,8 @@ Covalent builds a new executor for every task and rebuilds it from ``to_dict()``
 must outlive a task can sit on the executor. It lives here instead: the AWS clients (one set per
 credentials, region and endpoint), what was found once and need not be asked again (runtime
 images, checked buckets and state machines), the locks that make concurrent first tasks find
-those once, the definition gate, the marker watcher and the pack gatherer.
+those once, the definition gate, the marker watcher, the pack gatherer and what the deployed
+state machines were found to run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class ProcessState:
             self.definition_gate = workflow.DefinitionGate()
             self.markers = markers.MarkerWatcher()
             self.packs: packs.Gatherer[packs.Member, packs.Packed | None] = packs.Gatherer()
+            # Whether each state machine runs packs (contract.py): when asked, and the answer.
+            self.pack_contracts: dict[str, tuple[float, bool]] = {}
+            self.pack_contract_warnings: set[str] = set()
 
     def clients_for(self, settings: ExecutorSettings) -> AwsClients:
         """The clients for these settings' credentials, region and endpoint (made once)."""

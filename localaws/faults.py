@@ -27,7 +27,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connectio
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d+/[^/]+/([^/]+)/")
 
 
-def _throttling(service: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
+def throttling(service: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
     """The answer each protocol gives when the caller is throttled (status, headers, body)."""
     if service == "s3":
         body = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
@@ -107,7 +107,7 @@ class FaultProxy:
                 body = self._body()
                 fault, service = proxy._fault(self.headers)
                 if fault == "throttled":
-                    return self._answer(*_throttling(service, self.headers))
+                    return self._answer(*throttling(service, self.headers))
                 if fault == "server_error":
                     return self._answer(502, {"Content-Type": "text/plain"}, b"")
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=120)

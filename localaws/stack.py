@@ -80,7 +80,7 @@ def local_settings(state: StackState, **overrides: Any) -> ExecutorSettings:
     """
     values: dict[str, Any] = {
         "credentials": str(_credentials_file()),
-        "profile": EXECUTOR_PROFILE if _profile_key(EXECUTOR_PROFILE) else ADMIN_PROFILE,
+        "profile": EXECUTOR_PROFILE if profile_key(EXECUTOR_PROFILE) else ADMIN_PROFILE,
         "region": REGION,
         "s3_bucket_name": LOCAL_BUCKET,
         "endpoint_url": state.endpoint_url,
@@ -103,7 +103,7 @@ def _credentials_file() -> Path:
     return path
 
 
-def _profile_key(profile: str) -> str:
+def profile_key(profile: str) -> str:
     parser = configparser.ConfigParser()
     parser.read(_credentials_file())
     return parser.get(profile, "aws_access_key_id", fallback="")
@@ -129,7 +129,7 @@ def user_profile(state: StackState, user: str, policy_arn: str) -> str:
         iam.create_user(UserName=user)
     iam.attach_user_policy(UserName=user, PolicyArn=policy_arn)
     keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-    if not any(k["AccessKeyId"] == _profile_key(user) for k in keys):
+    if not any(k["AccessKeyId"] == profile_key(user) for k in keys):
         key = iam.create_access_key(UserName=user)["AccessKey"]
         _write_profile(user, (key["AccessKeyId"], key["SecretAccessKey"]))
     return user
@@ -236,7 +236,7 @@ def up(
     state.queue_url = provisioned.queue_url
     state.state_machine_arn = provisioned.state_machine_arn
     state.lambda_role_arn = provisioned.lambda_role_arn
-    key = executor_user(clients, settings, _profile_key(EXECUTOR_PROFILE))
+    key = executor_user(clients, settings, profile_key(EXECUTOR_PROFILE))
     if key:
         _write_profile(EXECUTOR_PROFILE, key)
     say(f"exists  IAM user {EXECUTOR_USER} (profile {EXECUTOR_PROFILE}, the executor policy)")

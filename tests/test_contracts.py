@@ -113,7 +113,8 @@ def test_the_lambda_reads_only_task_finished_fields_that_are_sent() -> None:
     )
     # Step Functions' own status events spell their fields in camelCase; ours in PascalCase.
     ours = {k for k in read if k[:1].isupper()}
-    assert ours and ours <= set(definition.TASK_FINISHED_FIELDS), ours
+    # "Pending": what the Lambda adds when it hands a large failed pack on to itself.
+    assert ours and ours <= set(definition.TASK_FINISHED_FIELDS) | {"Pending"}, ours
 
 
 def test_execution_input_fields_are_the_ones_read() -> None:

@@ -284,7 +284,7 @@ def test_the_events_client_bounds_each_call(moto_aws: None) -> None:
 def test_the_manifest_read_is_retried_after_slow_down(s3) -> None:  # type: ignore[no-untyped-def]
     from botocore.exceptions import ClientError
 
-    from covalent_eventbatch.container.runner import _read_manifest
+    from covalent_eventbatch.container.runner import read_manifest
 
     _put_manifest(s3)
     calls = []
@@ -296,14 +296,14 @@ def test_the_manifest_read_is_retried_after_slow_down(s3) -> None:  # type: igno
                 raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "GetObject")
             return s3.get_object(**kwargs)
 
-    manifest = _read_manifest(_SlowS3(), BUCKET, MANIFEST_KEY, 0, sleep=lambda _: None)
+    manifest = read_manifest(_SlowS3(), BUCKET, MANIFEST_KEY, 0, sleep=lambda _: None)
     assert len(manifest["tasks"]) == 2 and len(calls) == 3
 
 
 def test_a_missing_manifest_is_not_read_again(s3) -> None:  # type: ignore[no-untyped-def]
-    from covalent_eventbatch.container.runner import NoTaskError, _read_manifest
+    from covalent_eventbatch.container.runner import NoTaskError, read_manifest
 
     slept: list[float] = []
     with pytest.raises(NoTaskError, match="cannot read manifest"):
-        _read_manifest(s3, BUCKET, "covalent/tasks/d/packs/none.json", 0, sleep=slept.append)
+        read_manifest(s3, BUCKET, "covalent/tasks/d/packs/none.json", 0, sleep=slept.append)
     assert slept == []

@@ -52,9 +52,9 @@ def test_inline_and_attached_policies_are_read(moto_aws: None) -> None:
 
 
 def test_documents_in_every_form_iam_or_moto_returns() -> None:
-    from covalent_eventbatch.controlplane.rolecheck import _document
+    from covalent_eventbatch.controlplane.rolecheck import document
 
     doc = _doc({"Effect": "Allow", "Action": "events:PutEvents", "Resource": BUS})
-    assert _document(doc) == doc
-    assert _document(json.dumps(doc).replace(":", "%3A")) == doc  # URL-encoded JSON
-    assert _document(repr(doc)) == doc  # moto's CloudFormation
+    assert document(doc) == doc
+    assert document(json.dumps(doc).replace(":", "%3A")) == doc  # URL-encoded JSON
+    assert document(repr(doc)) == doc  # moto's CloudFormation

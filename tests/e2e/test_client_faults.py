@@ -27,7 +27,7 @@ _ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 def test_a_workflow_with_a_tenth_of_its_requests_failing_ends_right(
     covalent_server, local_stack, aws
 ) -> None:
-    key = stack._profile_key(stack.EXECUTOR_PROFILE)
+    key = stack.profile_key(stack.EXECUTOR_PROFILE)
     assert key, "the local stack has no executor user"
     proxy = FaultProxy(local_stack.moto_port, rate=0.1, access_keys={key}, seed=18)
     port = proxy.start()

@@ -9,7 +9,7 @@ import logging
 import boto3
 import pytest
 
-from covalent_eventbatch.executor import contract
+from covalent_eventbatch.executor import contract, process
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.statemachine.definition import build_definition
 from tests.statemachine.before_packs import definition_before_packs
@@ -31,8 +31,7 @@ def machines(moto_aws: None) -> tuple[AwsClients, str, str]:
         ]
         for name, doc in (("today", build_definition()), ("older", definition_before_packs()))
     ]
-    contract._known.clear()
-    contract._warned.clear()
+    process.state().reset()
     return AwsClients("", "", "us-east-1", None), arns[0], arns[1]
 
 

@@ -55,7 +55,7 @@ def _refused_push(other_pushed_first: bool) -> Any:
 def test_a_push_refused_because_another_process_pushed_the_tag_uses_that_image(
     clients: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    monkeypatch.setattr(registry, "_push", _refused_push(other_pushed_first=True))
+    monkeypatch.setattr(registry, "push", _refused_push(other_pushed_first=True))
     monkeypatch.setattr(registry, "prepare_context", lambda *_: tmp_path)
     lines: list[str] = []
     uri = registry.ensure_image(clients, SPEC, REPO, str(tmp_path), progress=lines.append)
@@ -66,7 +66,7 @@ def test_a_push_refused_because_another_process_pushed_the_tag_uses_that_image(
 def test_a_push_that_fails_otherwise_still_fails(
     clients: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    monkeypatch.setattr(registry, "_push", _refused_push(other_pushed_first=False))
+    monkeypatch.setattr(registry, "push", _refused_push(other_pushed_first=False))
     monkeypatch.setattr(registry, "prepare_context", lambda *_: tmp_path)
     with pytest.raises(ImageError, match="cannot be overwritten"):
         registry.ensure_image(clients, SPEC, REPO, str(tmp_path), progress=lambda _: None)

@@ -6,7 +6,7 @@ import botocore.session
 import pytest
 from botocore.parsers import create_parser
 
-from covalent_eventbatch.localaws.faults import _throttling
+from covalent_eventbatch.localaws.faults import throttling
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ def test_throttling_answers_parse_as_each_services_throttling(service, operation
 
     model = botocore.session.get_session().get_service_model(service)
     headers = {"X-Amz-Target": target} if target else {}
-    status, answer_headers, body = _throttling(service, headers)
+    status, answer_headers, body = throttling(service, headers)
     parsed = create_parser(model.metadata["protocol"]).parse(
         {"status_code": status, "headers": answer_headers, "body": body},
         model.operation_model(operation).output_shape,
