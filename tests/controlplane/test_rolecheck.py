@@ -58,3 +58,34 @@ def test_documents_in_every_form_iam_or_moto_returns() -> None:
     assert document(doc) == doc
     assert document(json.dumps(doc).replace(":", "%3A")) == doc  # URL-encoded JSON
     assert document(repr(doc)) == doc  # moto's CloudFormation
+
+
+def test_the_doctor_skips_the_check_when_iam_answers_what_cannot_be_read() -> None:
+    """moto's CloudFormation roles make its GetRolePolicy answer a 500 page: not checked."""
+    from types import SimpleNamespace
+
+    from botocore.parsers import ResponseParserError
+
+    from covalent_eventbatch.controlplane import doctor
+    from covalent_eventbatch.executor.settings import ExecutorSettings
+
+    class _Iam:
+        def get_role(self, RoleName: str) -> dict:  # noqa: N803 - boto3's name
+            return {"Role": {"Arn": f"arn:aws:iam::123456789012:role/{RoleName}"}}
+
+        def simulate_principal_policy(self, **_: object) -> dict:
+            raise NotImplementedError("no simulator")
+
+        def get_paginator(self, name: str) -> object:
+            raise ResponseParserError("invalid XML received")
+
+    clients = SimpleNamespace(
+        client=lambda service: _Iam(),
+        partition=lambda: "aws",
+        region="us-east-1",
+        account_id=lambda: "123456789012",
+    )
+    checker = doctor.Doctor(ExecutorSettings(region="us-east-1"), clients)  # type: ignore[arg-type]
+    checker.job_role_announces()
+    [check] = checker.checks
+    assert check.status == doctor.SKIP and "not checked" in check.detail
