@@ -50,7 +50,12 @@ def test_an_older_state_machine_is_told_once_and_rechecked_after_a_while(
     clients, today, older = machines
     now = [0.0]
     recorded = _Recorded()
-    contract.log.addHandler(recorded)  # Covalent's logger: the dispatcher's log
+    # Covalent's logger (the dispatcher's log): its level is Covalent's configured one, which
+    # other tests of the session change, and a level change leaves a cached "disabled" behind.
+    level, disabled = contract.log.level, contract.log.disabled
+    contract.log.setLevel(logging.WARNING)
+    contract.log.disabled = False
+    contract.log.addHandler(recorded)
     try:
         assert contract.known(older, clock=lambda: now[0]) is None
         assert contract.speaks_packs(clients, today, clock=lambda: now[0])
@@ -61,6 +66,8 @@ def test_an_older_state_machine_is_told_once_and_rechecked_after_a_while(
         assert not contract.speaks_packs(clients, older, clock=lambda: now[0])
     finally:
         contract.log.removeHandler(recorded)
+        contract.log.setLevel(level)
+        contract.log.disabled = disabled
     warnings = [r.getMessage() for r in recorded.records]
     assert len(warnings) == 1
     assert "deployed before packs" in warnings[0] and "eventbatch deploy" in warnings[0]
