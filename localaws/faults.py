@@ -15,7 +15,6 @@ Every other request is passed through unchanged (headers included, so signatures
 from __future__ import annotations
 
 import http.client
-import random
 import re
 import threading
 from collections import Counter
@@ -49,12 +48,12 @@ def throttling(service: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
 class FaultProxy:
     """Forwards to 127.0.0.1:target_port; fails ``rate`` of the calls signed with access_keys."""
 
-    def __init__(self, target_port: int, rate: float, access_keys: set[str], seed: int = 0) -> None:
+    def __init__(self, target_port: int, rate: float, access_keys: set[str]) -> None:
         self.target_port = target_port
         self.rate = rate
         self.access_keys = access_keys
         self.counts: Counter[str] = Counter()
-        self._random = random.Random(seed)
+        self._period = max(1, round(1 / rate)) if rate > 0 else 0
         self._lock = threading.Lock()
         self._turn = 0
         self._server: ThreadingHTTPServer | None = None
@@ -64,7 +63,14 @@ class FaultProxy:
         key, service = (found.group(1), found.group(2)) if found else ("", "")
         with self._lock:
             self.counts["requests"] += 1
-            if key not in self.access_keys or self._random.random() >= self.rate:
+            if key not in self.access_keys:
+                return None, service
+            self.counts["signed"] += 1
+            if not self._period:
+                return None, service
+            # Every 1/rate-th call of the given keys, from the first, the kinds in turn: a run
+            # of 21 such calls or more has met each kind, whatever the timing of the others.
+            if (self.counts["signed"] - 1) % self._period:
                 return None, service
             kind = KINDS[self._turn % len(KINDS)]
             self._turn += 1
