@@ -220,12 +220,8 @@ def _template_argument(clients: AwsClients, template: dict[str, Any], bucket: st
 
 
 def _stack_status(cfn: Any, stack: str) -> str | None:
-    try:
-        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
-    except ClientError as exc:
-        if "does not exist" in error_message(exc):
-            return None
-        raise
+    found = stackevents.describe_stack(cfn, stack)
+    return str(found["StackStatus"]) if found else None
 
 
 def _failures(cfn: Any, stack: str) -> str:

@@ -33,14 +33,20 @@ class Unsettled(DeployError):
         super().__init__(f"the stack ended in {status}")
 
 
-def stack_id(cfn: Any, stack: str) -> str | None:
-    """The stack's id (its ARN), or None when no stack of that name exists."""
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any] | None:
+    """DescribeStacks' record of the stack, or None when no stack of that name exists."""
     try:
-        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackId"])
+        return dict(cfn.describe_stacks(StackName=stack)["Stacks"][0])
     except ClientError as exc:
         if "does not exist" in error_message(exc):
             return None
         raise
+
+
+def stack_id(cfn: Any, stack: str) -> str | None:
+    """The stack's id (its ARN), or None when no stack of that name exists."""
+    found = describe_stack(cfn, stack)
+    return str(found["StackId"]) if found else None
 
 
 def last_event_time(cfn: Any, stack: str) -> datetime | None:
