@@ -17,6 +17,8 @@ import boto3
 from moto import mock_aws
 from moto.batch import models
 
+from tests.localaws.probe_queue import probe_queue
+
 if sys.argv[1] == "patched":
     from covalent_eventbatch.localaws import moto_compat
 
@@ -47,15 +49,7 @@ with mock_aws():
     iam, ec2 = boto3.client("iam"), boto3.client("ec2")
     role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     batch = boto3.client("batch")
-    env = batch.create_compute_environment(
-        computeEnvironmentName="probe-env", type="UNMANAGED", state="ENABLED", serviceRole=role
-    )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName="probe-queue",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}],
-    )["jobQueueArn"]
+    queue = probe_queue(batch, role)
     definition = batch.register_job_definition(
         jobDefinitionName="d",
         type="container",

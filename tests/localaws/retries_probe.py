@@ -23,6 +23,8 @@ import boto3
 from moto import mock_aws
 from moto.batch import models
 
+from tests.localaws.probe_queue import probe_queue
+
 runs: list[tuple[str, str | None]] = []
 RECLAIM = "Host EC2 (instance i-0abc123) terminated."
 
@@ -101,15 +103,7 @@ with mock_aws():
     iam = boto3.client("iam")
     role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     batch = boto3.client("batch")
-    env = batch.create_compute_environment(
-        computeEnvironmentName="probe-env", type="UNMANAGED", state="ENABLED", serviceRole=role
-    )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName="probe-queue",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}],
-    )["jobQueueArn"]
+    queue = probe_queue(batch, role)
     plain = batch.register_job_definition(
         jobDefinitionName="plain",
         type="container",
