@@ -30,6 +30,7 @@ from .markers import (
     write_once,
 )
 from .packs import BUDGET_S, WRITERS, reconcile
+from .wakeups import send as send_wakeups
 
 app = Chalice(app_name="covalent-eventbatch")
 app.log.setLevel(logging.INFO)
@@ -44,6 +45,7 @@ _s3 = None
 _sfn = None
 _batch = None
 _events = None
+_sqs = None
 _END_MARGIN_S = 6.0
 
 
@@ -69,6 +71,20 @@ def _events_client():
     return _events
 
 
+def _sqs_client():
+    global _sqs
+    if _sqs is None:
+        # A wake-up is worth a second or two: a queue that does not answer soon is left to the
+        # waiting process's listing rather than eating the function's time.
+        _sqs = boto3.client(
+            "sqs",
+            config=Config(
+                connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 1}
+            ),
+        )
+    return _sqs
+
+
 def _batch_client():
     global _batch
     if _batch is None:
@@ -85,6 +101,8 @@ def _write(location: dict, doc: dict) -> dict:
         "written" if wrote else "already present",
         doc["status"],
     )
+    # Also when it was there already: a retried invocation may not have sent it the first time.
+    send_wakeups(_sqs_client(), [(location, doc if wrote else None)])
     return {"written": wrote, **location}
 
 
@@ -104,7 +122,11 @@ def on_task_finished(event):
     if event.detail.get("Manifest"):
         # A pack's array job ended: record the electrons whose child could not.
         counts = reconcile(
-            _s3_client(), _batch_client(), event.detail, budget_s=_budget_s(event.context)
+            _s3_client(),
+            _batch_client(),
+            event.detail,
+            budget_s=_budget_s(event.context),
+            wake=lambda written: send_wakeups(_sqs_client(), written),
         )
         app.log.info("pack %s: %s", location["Key"], counts)
         if counts["pending"]:

@@ -192,7 +192,11 @@ def _location(marker: Any) -> dict:
         raise InvalidEvent("event has no Marker {Bucket, Key}")
     if "markers/" not in key or not key.endswith(".json"):
         raise InvalidEvent(f"marker key {key!r} is outside a markers/ prefix")
-    return {"Bucket": bucket, "Key": key}
+    location = {"Bucket": bucket, "Key": key}
+    wake = _get(marker, "Wake")
+    if isinstance(wake, str):
+        location["Wake"] = wake  # the waiting process's queue (chalice_app/wakeups.py)
+    return location
 
 
 # S3 conditional writes (If-None-Match: *) are sent as a header added here rather than through

@@ -114,6 +114,7 @@ def reconcile(
     detail: dict,
     budget_s: float = BUDGET_S,
     clock: Callable[[], float] = time.monotonic,
+    wake: Callable[[list[tuple[dict, dict | None]]], Any] | None = None,
 ) -> dict[str, Any]:
     """Write the missing markers of a failed pack: its entries, or ``detail["Pending"]``'s.
 
@@ -140,6 +141,7 @@ def reconcile(
         """(entries done, written, present) of the chunk, stopping when the budget is spent."""
         if clock() >= deadline:
             return 0, 0, 0
+        recorded: list[tuple[dict, dict | None]] = []
         streams = _log_streams(batch, [failed[i]["jobId"] for i in chunk if i in failed])
         done = written = present = 0
         for index in chunk:
@@ -149,11 +151,16 @@ def reconcile(
             if doc is not None:
                 if doc["status"] == "FAILED" and not doc["log_stream"] and index in failed:
                     doc["log_stream"] = streams.get(str(failed[index].get("jobId")))
-                if write_once(s3, _location(tasks[index].get("marker")), doc):
+                location = _location(tasks[index].get("marker"))
+                if write_once(s3, location, doc):
                     written += 1
+                    recorded.append((location, doc))
                 else:
                     present += 1
+                    recorded.append((location, None))
             done += 1
+        if wake is not None:  # the waiting processes, once per chunk
+            wake(recorded)
         return done, written, present
 
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:

@@ -1,10 +1,10 @@
 """The IAM policy the executor's own credentials need (the dispatcher side), as data.
 
-Derived from the calls the executor makes (``storage``, ``markers``, ``registry``, ``workflow``,
-``logs``, ``cancel``), as recorded in the end-to-end tests, which fail when the executor makes a
-call these statements do not grant; each statement names the module that needs it. The same
-statements produce ``controlplane/executor-policy.json`` (default names, any region and
-account), the stack's ``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor``
+Derived from the calls the executor makes (``storage``, ``markers``, ``wakeups``, ``registry``,
+``workflow``, ``logs``, ``cancel``), as recorded in the end-to-end tests, which fail when the
+executor makes a call these statements do not grant; each statement names the module that needs
+it. The same statements produce ``controlplane/executor-policy.json`` (default names, any region
+and account), the stack's ``ExecutorPolicy`` (exact ARNs) and the actions ``eventbatch doctor``
 checks.
 
 Not listed because no permission governs them: ``sts:GetCallerIdentity`` (account id). Not
@@ -137,6 +137,28 @@ def statements(n: Names) -> list[dict[str, Any]]:
             "Effect": "Allow",
             "Action": "batch:TerminateJob",
             "Resource": n.arn("batch", "job/*"),
+        },
+        {
+            # wakeups: the process's own queue, which the Lambda wakes: create it (tagged with
+            # its owner), long-poll it, renew its heartbeat tag, delete it; read the tags of
+            # queues left by dead processes and delete those.
+            "Sid": "OwnWakeUpQueue",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:CreateQueue",
+                "sqs:TagQueue",
+                "sqs:ListQueueTags",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteQueue",
+            ],
+            "Resource": n.arn("sqs", f"{names.WAKE_QUEUE_PREFIX}*"),
+        },
+        {
+            # wakeups: find the queues left by dead processes (no resource-level control).
+            "Sid": "FindWakeUpQueues",
+            "Effect": "Allow",
+            "Action": "sqs:ListQueues",
+            "Resource": "*",
         },
     ]
 

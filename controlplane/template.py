@@ -703,6 +703,14 @@ def lambda_overrides() -> dict[str, Any]:
             "Resource": _arn("events", "event-bus/default"),
         },
         {
+            # A marker written: wake the dispatcher process that waits for it, through the
+            # queue its execution names; only queues the executor's policy lets it create.
+            "Sid": "WakeWaitingProcesses",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": _arn("sqs", f"{names.WAKE_QUEUE_PREFIX}*"),
+        },
+        {
             "Sid": "OwnLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

@@ -38,7 +38,7 @@ examples:
   eventbatch local down          stop everything 'local up' started
   eventbatch local reclaim JOB   end a job's running attempt as a reclaimed Spot host does
   eventbatch image build         build and push the runtime image now, print its URI
-  eventbatch cleanup DISPATCH_ID delete a finished dispatch's objects from S3
+  eventbatch cleanup [DISPATCH_ID]  delete gone dispatchers' queues (and a dispatch's objects)
   eventbatch deploy              deploy the control plane to AWS, print [executors.awsbatch]
   eventbatch doctor              check the configured resources, permissions and Docker
   eventbatch status DISPATCH_ID  one row per electron: stage, times, attempts, usage (--watch)

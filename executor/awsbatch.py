@@ -196,14 +196,19 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             ):
                 member = packs.Member(settings, clients, prepared, location, called_at)
                 packed = await asyncio.wrap_future(packs.join(member))
+            wake = state().wake_queue(clients)
             if packed is None:
-                payload = workflow.execution_input(settings, location, prepared.job_definition)
+                wake_url = await asyncio.to_thread(wake.url)
+                payload = workflow.execution_input(
+                    settings, location, prepared.job_definition, wake_url
+                )
                 execution = await asyncio.to_thread(
                     preparation.start, clients, prepared, location.execution_name, payload
                 )
                 handle: dict[str, Any] = {"execution_arn": execution.arn}
             else:
                 execution = packed.execution
+                wake_url = packed.wake_url
                 handle = {"execution_arn": execution.arn, "array_index": packed.index}
             announce(location, execution, clients)
             await self._ask(Signals.PUT, ("job_handle", json.dumps(handle)))
@@ -211,7 +216,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
                 await self.cancel(task_metadata, handle)
                 raise TaskCancelledError(f"Cancelled before its job ran ({execution.arn}).")
             marker = await self._await_marker(
-                settings, clients, location, execution, prepared, packed
+                settings, clients, location, execution, prepared, packed, wake_url
             )
             if marker.get("status") != "SUCCEEDED" and await self._cancel_requested():
                 raise TaskCancelledError(f"Cancelled: execution {execution.arn} was stopped.")
@@ -245,6 +250,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         execution: workflow.Execution,
         prepared: preparation.Prepared,
         packed: packs.Packed | None = None,
+        wake_url: str | None = None,
     ) -> dict[str, Any]:
         future = state().markers.watch(
             clients,
@@ -255,6 +261,8 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             prepared.state_machine_arn,
             settings.marker_interval,
             settings.poll_freq,
+            state().wake_queue(clients),
+            wake_url,
         )
         deadline = wait_deadline(settings)
         try:

@@ -1,4 +1,5 @@
-"""The executor's own ``eventbatch`` subcommands: build the runtime image, clean up a dispatch."""
+"""The executor's own ``eventbatch`` subcommands: build the runtime image, clean up dispatches
+and the wake-up queues of dispatcher processes that are gone."""
 
 from __future__ import annotations
 
@@ -42,10 +43,14 @@ def register(commands: Any) -> None:
 
     cleanup = commands.add_parser(
         "cleanup",
-        help="delete a finished dispatch's task objects and markers from S3",
+        help="delete the wake-up queues of dispatchers that are gone, and finished dispatches' "
+        "task objects and markers from S3",
+        description="Always deletes the SQS wake-up queues left by dispatcher processes that "
+        "ended without closing them (killed, crashed); a running dispatcher's queue is kept. "
+        "With DISPATCH_IDs, also deletes those dispatches' objects from S3.",
     )
     cleanup.add_argument(
-        "dispatch_ids", nargs="+", metavar="DISPATCH_ID", type=dispatch_id_argument
+        "dispatch_ids", nargs="*", metavar="DISPATCH_ID", type=dispatch_id_argument
     )
 
 
@@ -98,11 +103,24 @@ def _image_build(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     from .aws import command_clients
+    from .awserrors import is_denied
     from .layout import dispatch_prefixes
     from .storage import delete_prefixes
+    from .wakeups import PERMISSIONS, remove_abandoned
 
     settings = configured_settings()
     clients = command_clients(settings)
+    try:
+        removed = remove_abandoned(clients)
+    except Exception as exc:
+        if not is_denied(exc) or not args.dispatch_ids:
+            raise
+        # Credentials for S3 only: the dispatches asked for are still cleaned up.
+        print(f"wake-up queues not checked: denied ({', '.join(PERMISSIONS)})", file=sys.stderr)
+        removed = []
+    for url, why in removed:
+        print(f"deleted wake-up queue {url}: {why}")
+    print(f"{len(removed)} abandoned wake-up queue(s) deleted")
     for dispatch_id in args.dispatch_ids:
         count = delete_prefixes(
             clients, settings.s3_bucket_name, dispatch_prefixes(settings.s3_prefix, dispatch_id)

@@ -1,11 +1,14 @@
 """Await completion markers for every task of this process at a cost that does not grow with them.
 
 One background thread serves all executors in the process (Covalent builds one executor per
-task). Each tick it lists each dispatch's marker prefix once, whatever the number of tasks in
-flight, and resolves the waiters whose marker appeared. A slower sweep catches lost events: it
-lists the state machine's RUNNING executions once, and a task whose execution is no longer running,
-stopped more than one sweep interval ago and still has no marker gets its marker from
-DescribeExecution, written with the same write-once rule the Lambda uses.
+task). It long-polls the process's wake-up queue (``wakeups.py``): the Lambda names each marker
+there as it writes it, so a completion is seen one hop after it is recorded. The S3 listing stays
+as the fallback: each dispatch's marker prefix is listed once per tick, whatever the number of
+tasks in flight, every ``FALLBACK_LISTING_S`` while the queue answers and every
+``marker_interval`` for tasks without one (no permission, queue deleted). A slower sweep catches
+lost events: it lists the state machine's RUNNING executions once, and a task whose execution is
+no longer running, stopped more than one sweep interval ago and still has no marker gets its
+marker from DescribeExecution, written with the same write-once rule the Lambda uses.
 """
 
 from __future__ import annotations
@@ -23,8 +26,16 @@ from typing import Any
 from covalent_eventbatch.chalice_app.markers import marker_from_execution, write_once
 
 from .aws import AwsClients
+from .wakeups import WAIT_S, QueueGone, WakeQueue, Wakeup
 
 log = logging.getLogger(__name__)
+
+# While the wake-up queue answers, the listing and the sweep only catch what it missed: with
+# its long polls (one per WAIT_S) the process asks about once per 17 s in all.
+FALLBACK_LISTING_S = 120.0
+FALLBACK_SWEEP_S = 240.0
+# How long the queue stays open after the last task ended, for the next task to use.
+IDLE_CLOSE_S = 300.0
 
 
 @dataclass
@@ -37,8 +48,23 @@ class Wait:
     state_machine_arn: str
     interval: float
     sweep_interval: float
+    wake: WakeQueue | None = None
+    wake_url: str | None = None  # the queue named in the execution's marker location
     future: Future = field(default_factory=Future)
     seen_stopped_at: float | None = None  # watcher clock, first sweep that found it not running
+
+    @property
+    def pushed(self) -> bool:
+        """Whether its completion will wake the watcher: its queue is open and answering."""
+        return self.wake is not None and self.wake.answers(self.wake_url)
+
+    @property
+    def listing_interval(self) -> float:
+        return max(self.interval, FALLBACK_LISTING_S) if self.pushed else self.interval
+
+    @property
+    def sweep_every(self) -> float:
+        return max(self.sweep_interval, FALLBACK_SWEEP_S) if self.pushed else self.sweep_interval
 
 
 class MarkerWatcher:
@@ -48,8 +74,10 @@ class MarkerWatcher:
         self,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] | None = None,
+        idle_s: float = IDLE_CLOSE_S,
     ) -> None:
         self._clock = clock
+        self._idle_s = idle_s
         self._wake = threading.Event()
         self._sleep = sleep or (lambda s: self._wake.wait(s))
         self._lock = threading.Lock()
@@ -57,7 +85,9 @@ class MarkerWatcher:
         self._thread: threading.Thread | None = None
         self._last_sweep: dict[str, float] = {}
         self._listed_at: dict[tuple[int, str, str], float] = {}  # watcher clock, per prefix
+        self._queues: dict[int, WakeQueue] = {}  # every queue a task was watched on
         self.listings = 0  # marker listings made, for the benchmark and tests
+        self.woken = 0  # tasks resolved by a wake-up
 
     def watch(
         self,
@@ -69,6 +99,8 @@ class MarkerWatcher:
         state_machine_arn: str,
         interval: float,
         sweep_interval: float,
+        wake: WakeQueue | None = None,
+        wake_url: str | None = None,
     ) -> Future:
         wait = Wait(
             clients,
@@ -79,9 +111,13 @@ class MarkerWatcher:
             state_machine_arn,
             interval,
             sweep_interval,
+            wake,
+            wake_url,
         )
         with self._lock:
             self._waits.append(wait)
+            if wake is not None:
+                self._queues[id(wake)] = wake
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="eventbatch-markers", daemon=True
@@ -99,12 +135,58 @@ class MarkerWatcher:
             with self._lock:
                 waits = [w for w in self._waits if not w.future.done()]
                 self._waits = waits
-                if not waits:
-                    self._thread = None
+            if not waits:
+                if self._stop_when_idle():
                     return
+                continue
             self._wake.clear()
             self._tick(waits)
-            self._sleep(self._until_next_listing(waits))
+            self._await_next(waits)
+
+    def _stop_when_idle(self) -> bool:
+        """No task waits: keep the queues open a while for the next ones, then close them."""
+        self._wake.wait(self._idle_s)
+        self._wake.clear()
+        with self._lock:
+            if any(not w.future.done() for w in self._waits):
+                return False
+            self._thread = None
+            queues = list(self._queues.values())
+        for queue in queues:
+            queue.close(idle_s=self._idle_s)
+        return True
+
+    def _await_next(self, waits: list[Wait]) -> None:
+        """Long-poll the wake-up queue until the next listing is due (or sleep without one)."""
+        until = self._until_next_listing(waits)
+        queue = next((w.wake for w in waits if w.pushed), None)
+        if queue is None:
+            self._sleep(until)
+            return
+        # While every task has its wake-up coming, a whole long poll: the listing can wait.
+        wait_s = WAIT_S if all(w.pushed for w in waits) else min(WAIT_S, until)
+        try:
+            wakeups = queue.receive(wait_s)
+        except QueueGone:
+            return  # those tasks are listed from now on
+        except Exception as exc:  # noqa: BLE001 - their tasks are listed until it answers
+            log.warning("receiving wake-ups failed: %s", exc)
+            return
+        self._deliver(wakeups)
+
+    def _deliver(self, wakeups: list[Wakeup]) -> None:
+        """Resolve the tasks the wake-ups name; a wake-up for a task not awaited is ignored."""
+        with self._lock:
+            by_key = {(w.bucket, w.key): w for w in self._waits if not w.future.done()}
+        for wakeup in wakeups:
+            w = by_key.pop((wakeup.bucket, wakeup.key), None)
+            if w is None:
+                continue
+            self.woken += 1
+            if wakeup.document is not None:  # what the Lambda wrote: the marker's content
+                w.future.set_result(wakeup.document)
+            else:
+                self._resolve_from_s3(w)
 
     @staticmethod
     def _groups(waits: list[Wait]) -> dict[tuple[int, str, str], list[Wait]]:
@@ -116,7 +198,7 @@ class MarkerWatcher:
     def _until_next_listing(self, waits: list[Wait]) -> float:
         now = self._clock()
         due = min(
-            self._listed_at.get(key, now) + min(w.interval for w in group)
+            self._listed_at.get(key, now) + min(w.listing_interval for w in group)
             for key, group in self._groups(waits).items()
         )
         return max(0.0, due - now)
@@ -137,7 +219,10 @@ class MarkerWatcher:
             # listed less than an interval ago waits for its turn (its new task's marker cannot
             # be there yet), so a dispatch costs one listing per interval however its tasks start.
             last = self._listed_at.get(key)
-            if last is not None and now - last < min(w.interval for w in group):
+            if last is None and all(w.pushed for w in group):
+                self._listed_at[key] = now  # their wake-ups come: the first listing can wait
+                continue
+            if last is not None and now - last < min(w.listing_interval for w in group):
                 continue
             self._listed_at[key] = now
             try:
@@ -178,7 +263,7 @@ class MarkerWatcher:
             if not w.future.done():
                 by_machine.setdefault(w.state_machine_arn, []).append(w)
         for arn, group in by_machine.items():
-            if now - self._last_sweep.setdefault(arn, now) < group[0].sweep_interval:
+            if now - self._last_sweep.setdefault(arn, now) < min(w.sweep_every for w in group):
                 continue
             self._last_sweep[arn] = now
             swept = True
@@ -192,7 +277,7 @@ class MarkerWatcher:
                     # sweep that happens to follow a burst of completions.
                     if w.seen_stopped_at is None:
                         w.seen_stopped_at = now
-                    if now - w.seen_stopped_at >= w.sweep_interval:
+                    if now - w.seen_stopped_at >= w.sweep_every:
                         self._recover(w)
             except Exception as exc:
                 log.warning("checking executions of %s failed: %s", arn, exc)

@@ -26,6 +26,9 @@ DEFAULT_QUEUE = "covalent-batch-queue"
 DEFAULT_LOG_GROUP = "covalent-batch-job-logs"
 DEFAULT_STATE_MACHINE = PRODUCT
 DEFAULT_STACK = PRODUCT
+# Each dispatcher process's wake-up queue (executor/wakeups.py) is named with this prefix: the
+# executor's policy may create and delete, and the Lambda send to, only queues so named.
+WAKE_QUEUE_PREFIX = f"{PRODUCT}-wake-"
 
 
 def arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
@@ -47,6 +50,10 @@ def repository_arn(partition: str, region: str, account: str, name: str) -> str:
 
 def state_machine_arn(partition: str, region: str, account: str, name: str) -> str:
     return arn(partition, "states", region, account, f"stateMachine:{name}")
+
+
+def queue_arn(partition: str, region: str, account: str, name: str) -> str:
+    return arn(partition, "sqs", region, account, name)
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

@@ -160,11 +160,15 @@ class Member:
 
 
 class Packed:
-    """An electron's place in a started pack: the pack's execution and its array index."""
+    """An electron's place in a started pack: the pack's execution, its array index and the
+    wake-up queue named in its marker location."""
 
-    def __init__(self, execution: workflow.Execution, index: int) -> None:
+    def __init__(
+        self, execution: workflow.Execution, index: int, wake_url: str | None = None
+    ) -> None:
         self.execution = execution
         self.index = index
+        self.wake_url = wake_url
 
 
 def key(member: Member) -> tuple[Any, ...]:
@@ -207,7 +211,9 @@ def launch(members: Sequence[Member]) -> list[Packed | None]:
         tuple(m.location.node_id for m in members),
     )
     arn = names.execution_arn(prepared.state_machine_arn, pack.execution_name)
-    document = manifest(settings, arn, [m.location for m in members])
+    # A pack's members share their process, so its wake-up queue.
+    wake_url = process.state().wake_queue(clients).url()
+    document = manifest(settings, arn, [m.location for m in members], wake_url)
     # How spread out the electrons arrived, in ms from the first run() call: what pack_window
     # has to cover. For people reading a manifest; the children ignore it.
     start = min(m.called_at for m in members)
@@ -223,7 +229,7 @@ def launch(members: Sequence[Member]) -> list[Packed | None]:
         pack.pack_id,
         execution.arn,
     )
-    return [Packed(execution, index) for index in range(len(members))]
+    return [Packed(execution, index, wake_url) for index in range(len(members))]
 
 
 def execution_input(
@@ -270,6 +276,7 @@ def manifest(
     settings: ExecutorSettings,
     execution_arn: str,
     members: list[TaskLocation],
+    wake_url: str | None = None,
 ) -> dict[str, Any]:
     """Array index -> electron: what each child runs and which marker it reports to."""
     return {
@@ -283,7 +290,7 @@ def manifest(
             {
                 "node_id": m.node_id,
                 "task_uri": f"s3://{m.bucket}/{m.task_dir}",
-                "marker": {"Bucket": m.bucket, "Key": m.marker_key},
+                "marker": workflow.marker_location(m.bucket, m.marker_key, wake_url),
             }
             for m in members
         ],

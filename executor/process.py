@@ -4,12 +4,13 @@ Covalent builds a new executor for every task and rebuilds it from ``to_dict()``
 must outlive a task can sit on the executor. It lives here instead: the AWS clients (one set per
 credentials, region and endpoint), what was found once and need not be asked again (runtime
 images, checked buckets and state machines), the locks that make concurrent first tasks find
-those once, the definition gate, the marker watcher, the pack gatherer and what the deployed
-state machines were found to run.
+those once, the definition gate, the wake-up queues, the marker watcher, the pack gatherer and
+what the deployed state machines were found to run.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import Any
 
@@ -18,6 +19,7 @@ from typing import Any
 from . import markers, packs, workflow
 from .aws import AwsClients
 from .settings import ExecutorSettings
+from .wakeups import WakeQueue
 
 
 class ProcessState:
@@ -36,6 +38,7 @@ class ProcessState:
             self.checked_machines: set[str] = set()
             self._prepare_locks: dict[tuple[Any, ...], threading.Lock] = {}
             self.definition_gate = workflow.DefinitionGate()
+            self._wake_queues: dict[int, WakeQueue] = {}
             self.markers = markers.MarkerWatcher()
             self.packs: packs.Gatherer[packs.Member, packs.Packed | None] = packs.Gatherer()
             # Whether each state machine runs packs (contract.py): when asked, and the answer.
@@ -49,6 +52,20 @@ class ProcessState:
             if key not in self._clients:
                 self._clients[key] = AwsClients(*key)
             return self._clients[key]
+
+    def wake_queue(self, clients: AwsClients) -> WakeQueue:
+        """The process's wake-up queue for these clients (opened on its first URL)."""
+        with self._guard:
+            if id(clients) not in self._wake_queues:
+                self._wake_queues[id(clients)] = WakeQueue(clients)
+            return self._wake_queues[id(clients)]
+
+    def close_wake_queues(self) -> None:
+        """Delete this process's queues (at exit: nothing is left waiting on them)."""
+        with self._guard:
+            queues = list(self._wake_queues.values())
+        for queue in queues:
+            queue.close()
 
     def prepare_lock(self, key: tuple[Any, ...]) -> threading.Lock:
         """One lock per key, so that the first tasks of a dispatch prepare once, not once each."""
@@ -66,4 +83,5 @@ def state() -> ProcessState:
     with _state_lock:
         if _state is None:
             _state = ProcessState()
+            atexit.register(lambda: state().close_wake_queues())
         return _state

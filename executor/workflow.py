@@ -120,11 +120,22 @@ def retry_strategy(settings: ExecutorSettings) -> dict[str, Any]:
     return {"Attempts": settings.retry_attempts, "EvaluateOnExit": rules}
 
 
+def marker_location(bucket: str, key: str, wake_url: str | None) -> dict[str, str]:
+    """Where the marker goes and, with Wake, the queue the Lambda wakes once it is written."""
+    location = {"Bucket": bucket, "Key": key}
+    if wake_url:
+        location["Wake"] = wake_url
+    return location
+
+
 def execution_input(
-    settings: ExecutorSettings, location: TaskLocation, definition: dict[str, Any]
+    settings: ExecutorSettings,
+    location: TaskLocation,
+    definition: dict[str, Any],
+    wake_url: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "Marker": {"Bucket": location.bucket, "Key": location.marker_key},
+        "Marker": marker_location(location.bucket, location.marker_key, wake_url),
         "Task": {"DispatchId": location.dispatch_id, "NodeId": location.node_id},
         "JobDefinition": definition,
         "Job": {

@@ -140,6 +140,25 @@ def _iam(call: dict[str, Any]) -> list[Need]:
     return []
 
 
+def _sqs(call: dict[str, Any]) -> list[Need]:
+    p, op = call["params"], call["operation"]
+    if op == "ListQueues":  # no resource-level control
+        return [Need("sqs:ListQueues", "*")]
+    if op == "CreateQueue":
+        queue = _arn(call, "sqs", p["QueueName"])
+        # Tags given at creation also need sqs:TagQueue (SQS's CreateQueue API page).
+        return [Need("sqs:CreateQueue", queue)] + (
+            [Need("sqs:TagQueue", queue)] if p.get("tags") else []
+        )
+    url = p.get("QueueUrl")
+    if not isinstance(url, str):
+        return []
+    queue = _arn(call, "sqs", url.rstrip("/").rpartition("/")[2])
+    # The batch operations are authorized as their single forms.
+    action = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage"}.get(op, op)
+    return [Need(f"sqs:{action}", queue)]
+
+
 _MAPPERS = {
     "s3": _s3,
     "states": _states,
@@ -148,6 +167,7 @@ _MAPPERS = {
     "events": _events,
     "logs": _logs,
     "iam": _iam,
+    "sqs": _sqs,
 }
 # Calls IAM does not authorize (GetCallerIdentity needs no permission).
 _ALWAYS_ALLOWED = {("sts", "GetCallerIdentity")}

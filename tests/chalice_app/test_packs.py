@@ -260,9 +260,11 @@ def test_the_handler_hands_on_what_its_budget_left(s3, monkeypatch) -> None:  # 
     monkeypatch.setattr(lambda_app, "_events", _Events())
     ticks = iter(range(10**6))  # one unit per look at the clock: the budget ends mid-way
 
-    def short_of_time(s3, batch, detail, budget_s):  # type: ignore[no-untyped-def]
+    def short_of_time(s3, batch, detail, budget_s, wake):  # type: ignore[no-untyped-def]
         assert 0 < budget_s <= packs.BUDGET_S  # from the invocation's remaining time
-        return packs.reconcile(s3, batch, detail, budget_s=150, clock=lambda: next(ticks))
+        return packs.reconcile(
+            s3, batch, detail, budget_s=150, clock=lambda: next(ticks), wake=wake
+        )
 
     monkeypatch.setattr(lambda_app, "reconcile", short_of_time)
     monkeypatch.setattr(packs, "WRITERS", 1)

@@ -27,6 +27,9 @@ PARLIAMENT_ACCEPTED = {
     "execution ARN; AWS takes either, and this Standard workflow has only executions",
     ("PERMISSIONS_MANAGEMENT_ACTIONS", "iam:passrole"): "the state machine passes the job and "
     "execution roles (those two only) to the job definitions it registers",
+    ("PERMISSIONS_MANAGEMENT_ACTIONS", "sqs:createqueue"): "CreateQueue may set a queue's "
+    "policy; the executor creates only its own wake-up queue (no Policy attribute), and the "
+    "resource limits it to queues named covalent-eventbatch-wake-*",
     ("INVALID_ARN", "arn:aws:cloudformation:*:aws:transform/Serverless-2016-10-31"): "the "
     "deployer's CreateChangeSet on the SAM transform: AWS's own ARN for it has the account 'aws'",
 }
