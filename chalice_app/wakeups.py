@@ -35,7 +35,7 @@ def wake_url(marker: Any) -> str | None:
     return url if name.startswith(WAKE_QUEUE_PREFIX) else None
 
 
-def _messages(entries: list[dict]) -> list[str]:
+def message_bodies(entries: list[dict]) -> list[str]:
     """The entries in as few message bodies as fit; a document left out is read from S3."""
     bodies: list[str] = []
     current: list[dict] = []
@@ -72,7 +72,7 @@ def send(sqs: Any, written: list[tuple[dict, dict | None]]) -> int:
         by_queue.setdefault(url, []).append(entry)
     sent = 0
     for url, entries in by_queue.items():
-        bodies = _messages(entries)
+        bodies = message_bodies(entries)
         for first in range(0, len(bodies), _BATCH):
             batch = [
                 {"Id": str(i), "MessageBody": body}
