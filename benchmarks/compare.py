@@ -10,6 +10,8 @@ table to the terminal and JSON, Markdown and PNG files to the output folder.
     python -m benchmarks.compare --quick
     python -m benchmarks.compare --tasks 1 10 --durations 5 120
     python -m benchmarks.compare --scenario 50x5 --scenario 50x120 --keep-stack
+    python -m benchmarks.compare --scenario 1x5 --scenario 50x5 --scenario 1x120 \
+        --scenario 200x5:packed,polling        # every target's scenario
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import report
+from . import DEFAULT_TASK_TIMEOUT_S, EXECUTORS, report
 
 DEFAULT_MOTO_PORT = 5255  # not the stack's or the tests' defaults: a developer's stack stays up
 DEFAULT_REGISTRY_PORT = 5256
@@ -44,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
         "--scenario",
         action="append",
         default=[],
-        metavar="NxD",
-        help="run only these scenarios, e.g. 10x5 (repeatable; overrides --tasks/--durations)",
+        metavar="NxD[:EXECUTORS]",
+        help="run only these scenarios, e.g. 10x5 (repeatable; overrides --tasks/--durations); "
+        "a comma-separated list after a colon runs only those executors in that scenario, "
+        "e.g. 200x5:packed,polling",
     )
     p.add_argument("--quick", action="store_true", help="a short run: 1 and 5 tasks of 5 s")
     p.add_argument("--poll-freq", type=float, default=10.0, help="both executors' poll_freq")
@@ -59,10 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--executors",
         nargs="+",
-        default=["ours", "packed", "polling"],
-        choices=["ours", "packed", "polling"],
+        default=list(EXECUTORS),
+        choices=EXECUTORS,
         help="ours: each electron alone (pack_window 0); packed: the default, fan-outs as one "
         "array job; polling: the baseline",
+    )
+    p.add_argument(
+        "--task-timeout",
+        type=float,
+        default=DEFAULT_TASK_TIMEOUT_S,
+        help="seconds after which a task's run() is given up and counted as an error "
+        f"(default {DEFAULT_TASK_TIMEOUT_S:g})",
     )
     p.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
     p.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
@@ -87,16 +98,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def scenarios_of(args: argparse.Namespace) -> list[tuple[int, float]]:
+Scenario = tuple[int, float, tuple[str, ...]]  # tasks, seconds, executors in run order
+
+
+def parse_scenario(text: str, executors: list[str]) -> Scenario:
+    """Read "50x5" (the given executors) or "200x5:packed,polling" (those, in that order)."""
+    shape, _, only = text.lower().partition(":")
+    n, _, d = shape.partition("x")
+    try:
+        tasks, duration = int(n), float(d.rstrip("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scenario {text!r}: write NxD, e.g. 50x5") from None
+    chosen = tuple(e.strip() for e in only.split(",") if e.strip()) if only else tuple(executors)
+    unknown = [e for e in chosen if e not in EXECUTORS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"scenario {text!r}: executors are {', '.join(EXECUTORS)} (got {only!r})"
+        )
+    return tasks, duration, chosen
+
+
+def scenarios_of(args: argparse.Namespace) -> list[Scenario]:
     if args.scenario:
-        pairs = []
-        for text in args.scenario:
-            n, _, d = text.lower().partition("x")
-            pairs.append((int(n), float(d.rstrip("s"))))
-        return pairs
+        return [parse_scenario(text, args.executors) for text in args.scenario]
+    every = tuple(args.executors)
     if args.quick:
-        return [(1, 5.0), (5, 5.0)]
-    return [(n, d) for d in args.durations for n in args.tasks]
+        return [(1, 5.0, every), (5, 5.0, every)]
+    return [(n, d, every) for d in args.durations for n in args.tasks]
 
 
 def _run_one(
@@ -106,12 +134,14 @@ def _run_one(
     args: argparse.Namespace,
     out: Path,
     profile: str = "",
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """One run in a process of its own; None when it failed (the benchmark goes on without it)."""
     path = out / "runs" / f"{executor}-{tasks}x{duration:g}s.json"
     command = [
         sys.executable, "-m", "benchmarks.run_one", "--executor", executor,
         "--tasks", str(tasks), "--duration", str(duration), "--poll-freq", str(args.poll_freq),
         "--spread", str(args.poll_freq if args.spread is None else args.spread),
+        "--task-timeout", str(args.task_timeout),
         "--out", str(path),
     ]  # fmt: skip
     if profile:
@@ -119,7 +149,12 @@ def _run_one(
         command[-1] = str(path)
         command += ["--profile", profile]
     started = time.monotonic()
-    subprocess.run(command, check=True)
+    try:
+        subprocess.run(command, check=True)
+    except subprocess.CalledProcessError as exc:
+        # An hour-long benchmark keeps its other runs; the targets then say what is missing.
+        print(f"  {executor:8} {tasks:3} x {duration:g} s  FAILED (exit {exc.returncode})")
+        return None
     print(f"  {executor:8} {tasks:3} x {duration:g} s  done in {time.monotonic() - started:.0f} s")
     return dict(json.loads(path.read_text()))
 
@@ -129,6 +164,8 @@ def _ratios(scenario: dict[str, Any]) -> None:
         scenario["ratios"] = report.compare(scenario["ours"], scenario["polling"])
     if scenario.get("packed") and scenario.get("ours"):
         scenario["packed_ratios"] = report.compare(scenario["packed"], scenario["ours"])
+    if scenario.get("packed") and scenario.get("polling"):
+        scenario["packed_polling_ratios"] = report.compare(scenario["packed"], scenario["polling"])
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -140,7 +177,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
         return
     table = Table(*header, title="event-driven vs polling (ratio = ours / polling)")
     for row in rows:
-        table.add_row(*row, style="dim" if row[2] == "ratio" else None)
+        table.add_row(*row, style="dim" if row[2].startswith("ratio") else None)
     Console(width=max(160, len(" ".join(header)) + 40)).print(table)
 
 
@@ -157,7 +194,12 @@ def _profile_summary(profile: str, limit: int = 30) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        chosen = scenarios_of(args)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     home = Path(args.stack_home).expanduser()
     os.environ["EVENTBATCH_LOCAL_HOME"] = str(home)
     os.environ.setdefault("EVENTBATCH_BENCH_COVALENT", str(home / "covalent"))
@@ -166,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
 
     scenarios: list[dict[str, Any]] = []
     if args.report_only:
-        for tasks, duration in scenarios_of(args):
+        for tasks, duration, executors in chosen:
             scenario: dict[str, Any] = {"tasks": tasks, "duration": duration}
-            for executor in args.executors:
+            for executor in executors:
                 path = out / "runs" / f"{executor}-{tasks}x{duration:g}s.json"
                 if path.exists():
                     scenario[executor] = report.summarize_run(json.loads(path.read_text()))
@@ -195,19 +237,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         # Built (or found) once here, so no run pays for an image build.
         print("runtime image:", runtime_image(settings, clients, version("covalent")))
-        for tasks, duration in scenarios_of(args):
-            print(f"scenario: {tasks} tasks of {duration:g} s")
+        for tasks, duration, executors in chosen:
+            print(f"scenario: {tasks} tasks of {duration:g} s ({', '.join(executors)})")
             scenario = {"tasks": tasks, "duration": duration}
-            for executor in args.executors:
+            for executor in executors:
                 raw = _run_one(executor, tasks, duration, args, out)
-                scenario[executor] = report.summarize_run(raw)
+                if raw is not None:
+                    scenario[executor] = report.summarize_run(raw)
             _ratios(scenario)
             scenarios.append(scenario)
         if args.profile:
             profile = str(out / "profile-ours-10x5s.prof")
-            _run_one("ours", 10, 5.0, args, out, profile=profile)
-            profile_text = _profile_summary(profile)
-            (out / "profile-ours-10x5s.txt").write_text(profile_text)
+            if _run_one("ours", 10, 5.0, args, out, profile=profile) is not None:
+                profile_text = _profile_summary(profile)
+                (out / "profile-ours-10x5s.txt").write_text(profile_text)
     finally:
         if not args.keep_stack:
             stack.down(say=lambda _: None)
@@ -221,9 +264,13 @@ def _report(scenarios: list[dict[str, Any]], args: argparse.Namespace, out: Path
     header, rows = report.table_rows(scenarios)
     _print_table(header, rows)
     checks = report.targets(scenarios)
+    print("Earlier targets (regression checks):")
     for c in checks:
         print(f"  {'MET    ' if c['met'] else 'NOT MET'}  {c['target']} [{c['scenario']}]: "
               f"{c['detail']}")  # fmt: skip
+    issue = report.issue_targets(scenarios)
+    print("Targets (ratios against polling in this run):")
+    print(report.format_checks(issue))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     document = {
         "created": stamp,
@@ -231,10 +278,13 @@ def _report(scenarios: list[dict[str, Any]], args: argparse.Namespace, out: Path
         "spread": args.poll_freq if args.spread is None else args.spread,
         "scenarios": scenarios,
         "targets": checks,
+        "issue_targets": issue,
     }
     (out / f"bench-{stamp}.json").write_text(json.dumps(document, indent=1, default=str))
     (out / "latest.json").write_text(json.dumps(document, indent=1, default=str))
-    (out / "latest.md").write_text(report.markdown(header, rows) + "\n")
+    (out / "latest.md").write_text(
+        report.markdown(header, rows) + "\n\n" + report.checks_markdown(issue) + "\n"
+    )
     report.plot(scenarios, str(out / f"bench-{stamp}.png"))
     report.plot(scenarios, str(out / "latest.png"))
     print(f"wrote {out}/bench-{stamp}.json, latest.md and bench-{stamp}.png")

@@ -43,6 +43,10 @@ def _camel(pairs: list[dict[str, str]]) -> list[dict[str, str]]:
 class PollingExecutor:
     """Submit to Batch directly; poll DescribeJobs per task every poll_freq seconds."""
 
+    # The task's output buffers, given by the dispatcher (or its stand-in) before run().
+    _task_stdout: Any
+    _task_stderr: Any
+
     def __init__(self, settings: ExecutorSettings, clients: AwsClients) -> None:
         self.settings = settings
         self.clients = clients

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from . import stats
-from .counting import Charging, Request, aggregate
+from .counting import Charging, Request, aggregate, succeeded
 
 EXECUTOR_LABELS = {"ours": "event-driven", "packed": "event-driven packed", "polling": "polling"}
 
@@ -41,11 +41,8 @@ def summarize_run(run: dict[str, Any]) -> dict[str, Any]:
         "executions": run.get("executions"),
         "submit_jobs": run.get("submit_jobs"),
         "state_transitions_total": run.get("state_transitions_total"),
-        "start_executions": sum(
-            1
-            for r in run["requests"]
-            if (r["service"], r["operation"]) == ("sfn", "StartExecution")
-        ),
+        # Executions started, as the client saw them (a retried or refused call started none).
+        "start_executions": succeeded(requests, "sfn", "StartExecution"),
         "states": run.get("states"),
     }
 
@@ -64,6 +61,7 @@ def compare(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
         "cpu_s": lambda s: s["cpu_s"],
         "peak_rss_mib": lambda s: s["peak_rss_mib"],
         "dispatch_to_last": lambda s: s["window_s"],
+        "requests_with_setup": lambda s: s["requests"]["per_task_with_setup"],
     }
     return {name: stats.ratio(get(ours), get(base)) for name, get in pick.items()}
 
@@ -184,6 +182,181 @@ def targets(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# The issue's targets, checked on one run; every ratio is against polling in that same run.
+DETECTION_SCENARIOS = ((1, 5.0), (50, 5.0))
+DETECTION_RATIO = 0.1
+AWAITING_PER_S = 1 / 15  # one request per 15 s per process
+LONE_SCENARIO = (1, 120.0)
+FANOUT_SCENARIO = (200, 5.0)
+FANOUT_REQUESTS_PER_TASK = 3.0
+FANOUT_EXECUTIONS = 4
+EVENT_DRIVEN = ("ours", "packed")
+PASS, FAIL, MISSING = "PASS", "FAIL", "MISSING"
+
+
+def _label(tasks: int, duration: float) -> str:
+    return f"{tasks}x{duration:g}s"
+
+
+def issue_targets(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each of the issue's targets: PASS, FAIL, or MISSING (not run), with the figures compared.
+
+    Pure: it reads the summaries compare.py keeps per scenario ("ours", "packed", "polling").
+    """
+    out: list[dict[str, Any]] = []
+    found = {(sc["tasks"], float(sc["duration"])): sc for sc in scenarios}
+
+    def add(target: str, where: str, executor: str, passed: bool | None, figures: str) -> None:
+        status = MISSING if passed is None else PASS if passed else FAIL
+        out.append(
+            {
+                "target": target,
+                "scenario": where,
+                "executor": EXECUTOR_LABELS.get(executor, executor),
+                "status": status,
+                "figures": figures,
+            }
+        )
+
+    def rows(key: tuple[int, float], *executors: str) -> tuple[dict[str, Any], ...] | None:
+        sc = found.get(key) or {}
+        picked = tuple(s for s in (sc.get(e) for e in executors) if s)
+        return picked if len(picked) == len(executors) else None
+
+    def missing(key: tuple[int, float], *executors: str) -> str:
+        return f"not run: scenario {_label(*key)} with {', '.join(executors)}"
+
+    target = f"detection median <= {DETECTION_RATIO:g} x polling's"
+    for key in DETECTION_SCENARIOS:
+        for executor in EVENT_DRIVEN:
+            pair = rows(key, executor, "polling")
+            if pair is None:
+                add(target, _label(*key), executor, None, missing(key, executor, "polling"))
+                continue
+            ours, base = (p["detection_s"]["median"] for p in pair)
+            r = stats.ratio(ours, base)
+            add(
+                target,
+                _label(*key),
+                executor,
+                r <= DETECTION_RATIO,
+                f"{ours:.2f} s vs polling {base:.2f} s (ratio {r:.3f})",
+            )
+
+    target = f"awaiting <= 1 request per {1 / AWAITING_PER_S:g} s ({AWAITING_PER_S:.3f}/s)"
+    checked = False
+    for sc in scenarios:
+        for executor in EVENT_DRIVEN:
+            s = sc.get(executor)
+            if not s:
+                continue
+            checked = True
+            req = s["requests"]
+            split = ", ".join(
+                f"{k} {v:.3f}/s" for k, v in req["awaiting_per_s_by_operation"].items()
+            )
+            add(
+                target,
+                _label(sc["tasks"], sc["duration"]),
+                executor,
+                req["awaiting_per_s"] <= AWAITING_PER_S,
+                f"{req['awaiting_requests']} in {s['window_s']:.1f} s = "
+                f"{req['awaiting_per_s']:.3f}/s" + (f" ({split})" if split else ""),
+            )
+    if not checked:
+        add(target, "any", "ours", None, "not run: no event-driven executor")
+
+    target = "lone electron: requests all in <= polling's"
+    for executor in EVENT_DRIVEN:
+        pair = rows(LONE_SCENARIO, executor, "polling")
+        if pair is None:
+            add(
+                target,
+                _label(*LONE_SCENARIO),
+                executor,
+                None,
+                missing(LONE_SCENARIO, executor, "polling"),
+            )
+            continue
+        ours, base = (p["requests"] for p in pair)
+        add(
+            target,
+            _label(*LONE_SCENARIO),
+            executor,
+            ours["per_task_with_setup"] <= base["per_task_with_setup"],
+            f"{ours['per_task_with_setup']:.2f} vs polling {base['per_task_with_setup']:.2f} "
+            f"per electron (of which setup {ours['setup']} vs {base['setup']})",
+        )
+
+    where = _label(*FANOUT_SCENARIO)
+    for executor in ("packed", "polling"):
+        s = (found.get(FANOUT_SCENARIO) or {}).get(executor)
+        add(
+            "no errors",
+            where,
+            executor,
+            None if not s else s["errors"] == 0,
+            missing(FANOUT_SCENARIO, executor)
+            if not s
+            else f"{s['errors']} of {s['tasks']}"
+            + (f": {s['error_samples'][0]}" if s["error_samples"] else ""),
+        )
+    packed = (found.get(FANOUT_SCENARIO) or {}).get("packed")
+    target = f"requests all in <= {FANOUT_REQUESTS_PER_TASK:g} per electron"
+    if packed:
+        req = packed["requests"]
+        add(
+            target,
+            where,
+            "packed",
+            req["per_task_with_setup"] <= FANOUT_REQUESTS_PER_TASK,
+            f"{req['per_task_with_setup']:.2f} ({req['total']} requests, setup {req['setup']})",
+        )
+    else:
+        add(target, where, "packed", None, missing(FANOUT_SCENARIO, "packed"))
+    target = f"Step Functions executions <= {FANOUT_EXECUTIONS}"
+    if packed:
+        add(
+            target,
+            where,
+            "packed",
+            packed["start_executions"] <= FANOUT_EXECUTIONS,
+            f"{packed['start_executions']} started (StartExecution answered); "
+            f"{packed.get('executions')} named by the electrons' job handles",
+        )
+    else:
+        add(target, where, "packed", None, missing(FANOUT_SCENARIO, "packed"))
+    target = "dispatch to last result <= polling's"
+    pair = rows(FANOUT_SCENARIO, "packed", "polling")
+    if pair:
+        ours_s, base_s = pair[0]["window_s"], pair[1]["window_s"]
+        add(
+            target,
+            where,
+            "packed",
+            ours_s <= base_s,
+            f"{ours_s:.1f} s vs polling {base_s:.1f} s (ratio {stats.ratio(ours_s, base_s):.2f})",
+        )
+    else:
+        add(target, where, "packed", None, missing(FANOUT_SCENARIO, "packed", "polling"))
+    return out
+
+
+def format_checks(checks: list[dict[str, Any]]) -> str:
+    """One line per check, for the terminal."""
+    return "\n".join(
+        f"  {c['status']:7}  {c['target']} [{c['scenario']}, {c['executor']}]: {c['figures']}"
+        for c in checks
+    )
+
+
+def checks_markdown(checks: list[dict[str, Any]]) -> str:
+    """The checks as a Markdown table, ratios against polling in the same run."""
+    header = ["result", "target", "scenario", "executor", "figures"]
+    rows = [[c["status"], c["target"], c["scenario"], c["executor"], c["figures"]] for c in checks]
+    return "Targets (ratios against polling in the same run):\n\n" + markdown(header, rows)
+
+
 COLUMNS = [
     ("tasks", lambda s: f"{s['tasks']}"),
     ("task s", lambda s: f"{s['duration']:g}"),
@@ -196,6 +369,7 @@ COLUMNS = [
     ("overhead median s", lambda s: f"{s['overhead_s']['median']:.2f}"),
     ("req/task attrib.", lambda s: f"{s['requests']['per_task_attributable']:.2f}"),
     ("req/task amortized", lambda s: f"{s['requests']['per_task_amortized']:.2f}"),
+    ("req/task all in", lambda s: f"{s['requests']['per_task_with_setup']:.2f}"),
     ("setup req", lambda s: f"{s['requests']['setup']}"),
     ("Batch req", lambda s: f"{s['requests']['batch_requests']}"),
     ("awaiting req/s", lambda s: f"{s['requests']['awaiting_per_s']:.2f}"),
@@ -225,6 +399,7 @@ RATIO_COLUMNS = {
     "overhead median s": "overhead_median",
     "req/task attrib.": "requests_attributable",
     "req/task amortized": "requests_amortized",
+    "req/task all in": "requests_with_setup",
     "awaiting req/s": "awaiting_per_s",
     "CPU ms/task": "cpu_s",
     "peak RSS MiB": "peak_rss_mib",
@@ -240,7 +415,11 @@ def table_rows(scenarios: list[dict[str, Any]]) -> tuple[list[str], list[list[st
         for key in ("ours", "packed", "polling"):
             if sc.get(key):
                 rows.append([fmt(sc[key]) for _, fmt in COLUMNS])
-        for ratios, label in (("ratios", "ratio"), ("packed_ratios", "ratio packed/unpacked")):
+        for ratios, label in (
+            ("ratios", "ratio"),
+            ("packed_ratios", "ratio packed/unpacked"),
+            ("packed_polling_ratios", "ratio packed/polling"),
+        ):
             if sc.get(ratios):
                 row = [f"{sc['tasks']}", f"{sc['duration']:g}", label]
                 for name, _ in COLUMNS[3:]:

@@ -31,39 +31,15 @@ from typing import Any  # noqa: E402
 
 import cloudpickle  # noqa: E402
 
+from covalent_eventbatch.executor import process  # noqa: E402
 from covalent_eventbatch.executor.aws import AwsClients, clients_for  # noqa: E402
 from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor  # noqa: E402
 from covalent_eventbatch.localaws import stack  # noqa: E402
 from covalent_eventbatch.localaws.dispatcher import DispatcherStandIn  # noqa: E402
 
-from . import task  # noqa: E402
-from .counting import Charging, RequestCounter  # noqa: E402
+from . import DEFAULT_TASK_TIMEOUT_S, EXECUTORS, task  # noqa: E402
+from .counting import CHARGING, RequestCounter  # noqa: E402
 from .polling import PollingExecutor  # noqa: E402
-
-# "ours" submits each electron on its own (pack_window = 0); "packed" is the default, which
-# gathers electrons arriving together into one array job.
-EXECUTORS = ("ours", "packed", "polling")
-_ECR = ("ecr", "*")
-# Packed or not, the product's executor makes the same kinds of requests.
-_EVENT_DRIVEN = Charging(
-    setup=frozenset(
-        {("sts", "GetCallerIdentity"), ("s3", "GetBucketLocation"), _ECR}
-        # The definition gate reads one execution's history, once per definition and process.
-        | {("sfn", "GetExecutionHistory")}
-    ),
-    shared=frozenset({("s3", "ListObjectsV2"), ("sfn", "ListExecutions")}),
-    awaiting=frozenset(
-        {("s3", "ListObjectsV2"), ("sfn", "ListExecutions"), ("sfn", "DescribeExecution")}
-    ),
-)
-CHARGING = {
-    "ours": _EVENT_DRIVEN,
-    "packed": _EVENT_DRIVEN,
-    "polling": Charging(
-        setup=frozenset({("sts", "GetCallerIdentity"), _ECR}),
-        awaiting=frozenset({("batch", "DescribeJobs")}),
-    ),
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="task n of N sleeps duration + spread * (n + 0.5) / N seconds",
+    )
+    p.add_argument(
+        "--task-timeout",
+        type=float,
+        default=DEFAULT_TASK_TIMEOUT_S,
+        help="seconds after which a run() call is given up and counted as an error "
+        f"(default {DEFAULT_TASK_TIMEOUT_S:g})",
     )
     p.add_argument("--dispatch-id", default="", help="default: a new unique id")
     p.add_argument("--out", required=True, help="JSON file to write")
@@ -135,16 +118,24 @@ class _ThreadProfiles:
         stats.dump_stats(path)
 
 
-async def _one(make: Callable[[], Any], node: int, duration: float, dispatch: str) -> dict:
+async def _one(
+    make: Callable[[], Any], node: int, duration: float, dispatch: str, timeout_s: float
+) -> dict:
     dispatcher = DispatcherStandIn()
     executor = dispatcher.attach(make())
     called_wall, called = time.time(), time.monotonic()
     record: dict[str, Any] = {"node": node, "called": called, "error": None}
     try:
-        start, end = await executor.run(
-            task.timed_sleep, [duration], {}, {"dispatch_id": dispatch, "node_id": node}
+        # The baseline polls without a deadline: a job that never ends must not hang the run.
+        start, end = await asyncio.wait_for(
+            executor.run(
+                task.timed_sleep, [duration], {}, {"dispatch_id": dispatch, "node_id": node}
+            ),
+            timeout_s,
         )
         record.update(task_start=start, task_end=end)
+    except TimeoutError:
+        record["error"] = f"TimeoutError: no result within {timeout_s:g} s (--task-timeout)"
     except Exception as exc:  # reported per task; the run goes on
         record["error"] = f"{type(exc).__name__}: {exc}"
     returned_wall = time.time()
@@ -165,24 +156,46 @@ def sleep_seconds(duration: float, spread: float, node: int, tasks: int) -> floa
 
 
 async def _run_all(
-    make: Callable[[], Any], tasks: int, duration: float, spread: float, dispatch: str
+    make: Callable[[], Any],
+    tasks: int,
+    duration: float,
+    spread: float,
+    dispatch: str,
+    timeout_s: float = DEFAULT_TASK_TIMEOUT_S,
 ) -> list:
+    # One event loop and its default thread pool for every task, as in Covalent's dispatcher,
+    # which awaits each async executor's run() on its loop: both executors' blocking calls
+    # (asyncio.to_thread) share that pool's min(32, CPUs + 4) threads.
     return list(
         await asyncio.gather(
             *(
-                _one(make, n, sleep_seconds(duration, spread, n, tasks), dispatch)
+                _one(make, n, sleep_seconds(duration, spread, n, tasks), dispatch, timeout_s)
                 for n in range(tasks)
             )
         )
     )
 
 
-def _state_transitions(clients: AwsClients, execution_arn: str) -> dict[str, Any]:
+class _Histories:
+    """Each execution's history, read once: a pack's 200 electrons share one execution."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._sfn = clients.client("stepfunctions")
+        self._read: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, execution_arn: str) -> list[dict[str, Any]]:
+        if execution_arn not in self._read:
+            events: list[dict[str, Any]] = []
+            paginator = self._sfn.get_paginator("get_execution_history")
+            for page in paginator.paginate(executionArn=execution_arn):
+                events += page["events"]
+            self._read[execution_arn] = events
+        return self._read[execution_arn]
+
+
+def _state_transitions(history: _Histories, execution_arn: str) -> dict[str, Any]:
     """Step Functions bills state transitions: count one execution's entered states."""
-    sfn = clients.client("stepfunctions")
-    events: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        events += page["events"]
+    events = history(execution_arn)
     entered = [e for e in events if e["type"].endswith("StateEntered")]
     return {
         "state_transitions": len(entered),
@@ -191,16 +204,13 @@ def _state_transitions(clients: AwsClients, execution_arn: str) -> dict[str, Any
     }
 
 
-def _executions(clients: AwsClients, records: list[dict]) -> dict[str, Any]:
+def _executions(history: _Histories, records: list[dict]) -> dict[str, Any]:
     """Every execution the run started: how many, their SubmitJob calls and state transitions."""
-    sfn = clients.client("stepfunctions")
     arns = sorted({r["job_handle"]["execution_arn"] for r in records if r["job_handle"]})
     submits = transitions = 0
     parents: dict[str, str] = {}
     for arn in arns:
-        events: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
-            events += page["events"]
+        events = history(arn)
         transitions += sum(1 for e in events if e["type"].endswith("StateEntered"))
         for e in events:
             details = e.get("taskSubmittedEventDetails") or {}
@@ -236,7 +246,9 @@ def _child_stops(clients: AwsClients, records: list[dict], parents: dict[str, st
     return stops
 
 
-def _batch_stops(clients: AwsClients, executor: str, records: list[dict]) -> dict[int, float]:
+def _batch_stops(
+    clients: AwsClients, history: _Histories, executor: str, records: list[dict]
+) -> dict[int, float]:
     """When Batch says each job stopped (epoch s): splits detection into Batch's lag and ours."""
     stops: dict[int, float] = {}
     if executor == "polling":
@@ -247,20 +259,27 @@ def _batch_stops(clients: AwsClients, executor: str, records: list[dict]) -> dic
                 if job.get("stoppedAt"):
                     stops[ids[job["jobId"]]] = job["stoppedAt"] / 1000
         return stops
-    sfn = clients.client("stepfunctions")
     for r in records:
         if not r["job_handle"]:
             continue
-        history = sfn.get_execution_history(
-            executionArn=r["job_handle"]["execution_arn"], maxResults=1000
-        )["events"]
-        for event in history:
+        for event in history(r["job_handle"]["execution_arn"]):
             details = event.get("taskSucceededEventDetails") or {}
             if details.get("resource") == "submitJob.sync":
                 stopped = json.loads(details["output"]).get("StoppedAt")
                 if stopped:
                     stops[r["node"]] = stopped / 1000
     return stops
+
+
+def _close_wake_queues() -> None:
+    """Delete the process's wake-up queues now, as it would when going idle or at exit.
+
+    Its DeleteQueue then counts (as setup) in this run instead of happening after the counts are
+    written. An executor without wake-up queues has nothing to close.
+    """
+    close = getattr(process.state(), "close_wake_queues", None)
+    if close is not None:
+        close()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -293,10 +312,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     profiler = _ThreadProfiles() if args.profile else None
     if profiler:
         with profiler:
-            records = asyncio.run(_run_all(make, args.tasks, args.duration, args.spread, dispatch))
+            records = asyncio.run(
+                _run_all(make, args.tasks, args.duration, args.spread, dispatch, args.task_timeout)
+            )
         profiler.dump(args.profile)
     else:
-        records = asyncio.run(_run_all(make, args.tasks, args.duration, args.spread, dispatch))
+        records = asyncio.run(
+            _run_all(make, args.tasks, args.duration, args.spread, dispatch, args.task_timeout)
+        )
+    if args.executor in ("ours", "packed"):
+        _close_wake_queues()
     cpu_s = time.process_time() - cpu_before
     peak_kib = _vm("VmHWM")
 
@@ -321,12 +346,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     checker = AwsClients(
         settings.credentials, settings.profile, settings.region, settings.endpoint_url
     )
+    history = _Histories(checker)
     if args.executor == "polling":
-        stops = _batch_stops(checker, args.executor, records)
+        stops = _batch_stops(checker, history, args.executor, records)
     else:
-        counted = _executions(checker, records)
+        counted = _executions(history, records)
         result.update({k: v for k, v in counted.items() if k != "parents"})
-        stops = _batch_stops(checker, args.executor, records)
+        stops = _batch_stops(checker, history, args.executor, records)
         stops.update(_child_stops(checker, records, counted["parents"]))
     for node, stopped in stops.items():
         record = records[node]
@@ -336,7 +362,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.executor in ("ours", "packed"):
         handle = next((r["job_handle"] for r in records if r["job_handle"]), None)
         if handle:
-            result.update(_state_transitions(checker, handle["execution_arn"]))
+            result.update(_state_transitions(history, handle["execution_arn"]))
     return result
 
 
