@@ -266,7 +266,7 @@ def issue_targets(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not checked:
         add(target, "any", "ours", None, "not run: no event-driven executor")
 
-    target = "lone electron: requests all in <= polling's"
+    target = "lone electron: requests all in (amortized) <= polling's"
     for executor in EVENT_DRIVEN:
         pair = rows(LONE_SCENARIO, executor, "polling")
         if pair is None:
@@ -283,9 +283,12 @@ def issue_targets(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
             target,
             _label(*LONE_SCENARIO),
             executor,
-            ours["per_task_with_setup"] <= base["per_task_with_setup"],
-            f"{ours['per_task_with_setup']:.2f} vs polling {base['per_task_with_setup']:.2f} "
-            f"per electron (of which setup {ours['setup']} vs {base['setup']})",
+            # "Amortized", as the table counts it (the issue's 8x was that column); the
+            # figures also give the count with each process's setup.
+            ours["per_task_amortized"] <= base["per_task_amortized"],
+            f"amortized {ours['per_task_amortized']:.2f} vs polling "
+            f"{base['per_task_amortized']:.2f} per electron; with setup "
+            f"{ours['per_task_with_setup']:.2f} vs {base['per_task_with_setup']:.2f}",
         )
 
     where = _label(*FANOUT_SCENARIO)

@@ -283,6 +283,7 @@ def _row(
     setup: int = 5,
     errors: int = 0,
     starts: int = 1,
+    amortized: float = 0.0,
 ) -> dict:
     return {
         "executor": executor,
@@ -297,6 +298,7 @@ def _row(
             "total": total,
             "setup": setup,
             "per_task_with_setup": total / tasks,
+            "per_task_amortized": amortized,
             "awaiting_requests": awaiting,
             "awaiting_per_s": awaiting / window,
             "awaiting_per_s_by_operation": {"sqs:ReceiveMessage/empty": awaiting / window},
@@ -320,8 +322,8 @@ def test_issue_targets_pass_fail_and_missing() -> None:
         _scenario(
             1,
             120,
-            ours=_row("ours", 1, awaiting=8, window=125.0, total=20),
-            polling=_row("polling", 1, window=125.0, total=20),
+            ours=_row("ours", 1, awaiting=8, window=125.0, total=24, amortized=12.0),
+            polling=_row("polling", 1, window=125.0, total=20, amortized=17.0),
         ),
         _scenario(
             200,
@@ -346,8 +348,9 @@ def test_issue_targets_pass_fail_and_missing() -> None:
     assert status(awaiting, "1x120s", "ours") == PASS  # 8 in 125 s = 0.064/s
     assert status(awaiting, "200x5s", "packed") == PASS
     assert (awaiting, "200x5s", "polling") not in got  # the baseline is not held to it
-    lone = "lone electron: requests all in <= polling's"
-    assert status(lone, "1x120s", "ours") == PASS  # 20 vs 20
+    lone = "lone electron: requests all in (amortized) <= polling's"
+    assert status(lone, "1x120s", "ours") == PASS  # 12 vs 17 (24 vs 20 with setup)
+    assert "with setup 24.00 vs 20.00" in got[(lone, "1x120s", "event-driven")]["figures"]
     assert status(lone, "1x120s", "packed") == MISSING
     assert status("no errors", "200x5s", "packed") == PASS
     assert status("no errors", "200x5s", "polling") == FAIL
