@@ -151,3 +151,22 @@ def test_marker_fields_read_by_the_executor_and_the_status_view_are_written() ->
     )
     assert {"status", "job_id", "log_stream"} <= read
     assert read <= written, read - written
+
+
+def test_the_wake_up_message_is_what_the_executor_reads() -> None:
+    from covalent_eventbatch.chalice_app import wakeups as lambda_wakeups
+    from covalent_eventbatch.executor import names, wakeups
+
+    assert lambda_wakeups.WAKE_QUEUE_PREFIX == names.WAKE_QUEUE_PREFIX
+    assert lambda_wakeups.MESSAGE_VERSION == wakeups.MESSAGE_VERSION
+    url = f"https://sqs.us-east-1.amazonaws.com/1/{names.WAKE_QUEUE_PREFIX}7-ab"
+    location = workflow.marker_location("b", "p/markers/d/1.json", url)
+    # The marker location the executor writes is the one the Lambda reads and wakes.
+    event = {"Marker": location, "Status": "SUCCEEDED", "ExecutionArn": "arn", "Job": {}}
+    assert lambda_markers.marker_from_task_event(event)[0] == location
+    doc = lambda_markers.new_marker("SUCCEEDED", "test", "arn")
+    (body,) = lambda_wakeups.message_bodies(
+        [{"Bucket": "b", "Key": location["Key"], "Marker": doc}]
+    )
+    assert wakeups.parse(body) == [wakeups.Wakeup("b", location["Key"], doc)]
+    assert lambda_wakeups.wake_url(location) == url
