@@ -64,6 +64,20 @@ def known(state_machine_arn: str, clock: Any = time.monotonic) -> bool | None:
     return found[1] if found is not None and clock() - found[0] < KEEP_S else None
 
 
+def learn(state_machine_arn: str, described: dict[str, Any], clock: Any = time.monotonic) -> None:
+    """Keep the answer a DescribeStateMachine made for another reason gives, when it is yes
+    (a no is left to speaks_packs, which also says what to do about it)."""
+    try:
+        packs = submits_array_jobs(json.loads(described["definition"]))
+    except (KeyError, TypeError, ValueError):
+        return
+    if not packs:
+        return
+    known_answers, _ = _kept()
+    with _lock:
+        known_answers[state_machine_arn] = (clock(), packs)
+
+
 def speaks_packs(clients: AwsClients, state_machine_arn: str, clock: Any = time.monotonic) -> bool:
     """Whether the deployed state machine runs packs; warns once when it does not.
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import cloudpickle
 
-from . import process, registry, storage, workflow
+from . import contract, process, registry, storage, workflow
 from .aws import AwsClients
 from .image import ImageSpec, default_base_image
 from .names import state_machine_arn
@@ -62,7 +62,8 @@ def _prepare_once(
     partition, account = clients.partition(), clients.account_id()
     machine = state_machine_arn(partition, clients.region, account, settings.state_machine_name)
     if machine not in shared.checked_machines:
-        workflow.check_state_machine(clients, machine)
+        described = workflow.check_state_machine(clients, machine)
+        contract.learn(machine, described)  # the first pack need not ask again
         shared.checked_machines.add(machine)
     return Prepared(
         machine, workflow.job_definition(settings, image_uri, partition, account, clients.region)

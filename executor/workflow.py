@@ -164,11 +164,11 @@ def _missing_state_machine(arn: str, code: str) -> AwsSetupError:
     )
 
 
-def check_state_machine(clients: AwsClients, arn: str) -> None:
-    """Fail before anything is uploaded when the state machine is missing."""
+def check_state_machine(clients: AwsClients, arn: str) -> dict[str, Any]:
+    """Fail before anything is uploaded when the state machine is missing; its description."""
     sfn = clients.client("stepfunctions")
     try:
-        sfn.describe_state_machine(stateMachineArn=arn)
+        return dict(sfn.describe_state_machine(stateMachineArn=arn))
     except sfn.exceptions.StateMachineDoesNotExist as exc:
         raise _missing_state_machine(arn, error_code(exc)) from None
 
