@@ -12,11 +12,16 @@ traceback) is written in every case, for people and for failures.
 Exit status: 0 when the task returned, 1 when it raised, the task's own code when it called
 ``sys.exit``. The job's retry rules use that to tell the user's failures from the platform's.
 
-A child of a pack's array job gets ``EVENTBATCH_MANIFEST_URI`` instead: it runs the electron at
-its ``AWS_BATCH_JOB_ARRAY_INDEX`` in the manifest, and announces that electron's completion
-itself, with the same "Task Finished" event the state machine sends for a single electron (its
-job role needs ``events:PutEvents``). A child that cannot announce (killed, timed out) is
-recorded from Batch's list of children when the array job ends.
+Once the outcome is stored, the container announces its electron's completion itself, with the
+"Task Finished" event the state machine would send once Batch reports the job ended (its job role
+needs ``events:PutEvents``): a single electron's job gets what it announces in
+``EVENTBATCH_ANNOUNCE`` (compact JSON: marker, execution ARN, resources, the attempt from which
+failures are final); without it (a job of an older executor) it only stores the outcome, and the
+state machine announces it. A child of a pack's array job gets ``EVENTBATCH_MANIFEST_URI``
+instead: it runs the electron at its ``AWS_BATCH_JOB_ARRAY_INDEX`` in the manifest and announces
+it with what the manifest says. What a container cannot announce (killed, timed out, never
+started) is announced by the state machine when the job ends, or, for a pack's child, recorded
+from Batch's list of children when the array job ends.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 TASK_URI_ENV = "EVENTBATCH_TASK_URI"
+# A single electron's announcement: the manifest's fields for it (execution_arn,
+# report_failures_on_attempt, resources) and its entry's marker, as JSON (executor/workflow.py).
+ANNOUNCE_ENV = "EVENTBATCH_ANNOUNCE"
 MANIFEST_URI_ENV = "EVENTBATCH_MANIFEST_URI"
 MANIFEST_VERSION = 1
 ARRAY_INDEX_ENV = "AWS_BATCH_JOB_ARRAY_INDEX"
@@ -43,9 +51,9 @@ EVENT_DETAIL_TYPE = "Task Finished"
 EXIT_NO_TASK = 2
 # Keeps io.json bounded; the full streams are in the job's CloudWatch log stream.
 MAX_STREAM_CHARS = 4 * 1024 * 1024
-# A child's announcement: every PutEvents call bounded (no route to EventBridge must not hang the
-# attempt for minutes), failed entries resent with backoff, given up after about 30 s in all (the
-# array job's end records the electron instead).
+# An announcement: every PutEvents call bounded (no route to EventBridge must not hang the attempt
+# for minutes), failed entries resent with backoff, given up after about 30 s in all (the state
+# machine, or the array job's end, records the electron instead).
 ANNOUNCE_BUDGET_S = 25.0
 EVENTS_CONNECT_TIMEOUT_S = 3
 EVENTS_READ_TIMEOUT_S = 5
@@ -53,6 +61,10 @@ EVENTS_READ_TIMEOUT_S = 5
 # SlowDown; they retry with jittered backoff for about a minute before giving up.
 MANIFEST_READ_BUDGET_S = 60.0
 _MANIFEST_FINAL_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
+# ECS's task metadata endpoint (version 4), which ECS sets in Batch containers (Fargate 1.4+, EC2
+# agents 1.39+): its container document names the awslogs stream, else missing from the marker.
+ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
+ECS_METADATA_TIMEOUT_S = 1.0
 
 
 class _Tee(io.TextIOBase):
@@ -184,12 +196,40 @@ def events_client() -> Any:
     )
 
 
+def log_stream(timeout_s: float = ECS_METADATA_TIMEOUT_S) -> str | None:
+    """This container's awslogs stream, from ECS's task metadata endpoint; None when unknown."""
+    url = os.environ.get(ECS_METADATA_ENV)
+    if not url:
+        return None
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            options = json.loads(response.read()).get("LogOptions") or {}
+    except Exception:  # noqa: BLE001 - the stream is a pointer for people, never worth failing on
+        return None
+    stream = options.get("awslogs-stream") if isinstance(options, dict) else None
+    return stream if isinstance(stream, str) and stream else None
+
+
 def finished_event(
-    manifest: dict, entry: dict, exit_status: int, started_ms: int, stopped_ms: int
+    manifest: dict,
+    entry: dict,
+    exit_status: int,
+    started_ms: int,
+    stopped_ms: int,
+    stream: str | None = None,
 ) -> dict:
-    """The "Task Finished" entry for this child's electron, as the state machine sends it."""
+    """The "Task Finished" entry for this electron, as the state machine sends it.
+
+    ``manifest`` gives the execution ARN and the requested resources and ``entry`` the marker:
+    a pack's manifest and the child's entry, or a single electron's announcement as both.
+    """
     attempt = int(os.environ.get("AWS_BATCH_JOB_ATTEMPT") or 1)
     status = "SUCCEEDED" if exit_status == 0 else "FAILED"
+    container: dict[str, Any] = {"ExitCode": exit_status}
+    if stream:
+        container["LogStreamName"] = stream
     job: dict[str, Any] = {
         "JobId": os.environ.get("AWS_BATCH_JOB_ID"),
         "Status": status,
@@ -199,10 +239,10 @@ def finished_event(
             {
                 "StartedAt": started_ms,
                 "StoppedAt": stopped_ms,
-                "Container": {"ExitCode": exit_status},
+                "Container": container,
             }
         ],
-        # The resources the array job requested, for the marker's resource-seconds.
+        # The resources the job requested, for the marker's resource-seconds.
         "Container": {"ResourceRequirements": manifest.get("resources") or []},
     }
     detail: dict[str, Any] = {
@@ -223,7 +263,7 @@ def finished_event(
 
 
 def should_report(manifest: dict, exit_status: int) -> bool:
-    """A failure Batch may still retry is left to its last attempt (or to the array's end)."""
+    """A failure Batch may still retry is left to its last attempt (or to the job's end)."""
     if exit_status == 0:
         return True
     attempt = int(os.environ.get("AWS_BATCH_JOB_ATTEMPT") or 1)
@@ -237,17 +277,78 @@ def run_array_child(s3: Any, events: Any, manifest_uri: str, index_text: str | N
         sys.stderr.write(f"eventbatch runner: {exc}\n")
         return EXIT_NO_TASK
     bucket, task_dir = _split_uri(entry["task_uri"], MANIFEST_URI_ENV)
+    return run_and_announce(
+        s3,
+        events,
+        bucket,
+        task_dir,
+        manifest,
+        entry,
+        f"node {entry.get('node_id')}",
+        "it is recorded when the array job ends",
+    )
+
+
+def run_single(s3: Any, events: Any, task_uri: str, announcement_text: str | None) -> int:
+    """A single electron's job: run it, then announce it when the job says how."""
+    bucket, task_dir = _split_uri(task_uri)
+    announcement = _announcement(announcement_text)
+    if announcement is None:
+        return run_task(s3, bucket, task_dir)
+    return run_and_announce(
+        s3,
+        events,
+        bucket,
+        task_dir,
+        announcement,
+        announcement,
+        f"task {task_uri}",
+        "the state machine announces it when the job ends",
+    )
+
+
+def _announcement(text: str | None) -> dict | None:
+    """The single electron's announcement, or None (absent or unreadable: not announced)."""
+    if not text:
+        return None
+    try:
+        announcement = json.loads(text)
+    except ValueError:
+        announcement = None
+    if not (
+        isinstance(announcement, dict)
+        and isinstance(announcement.get("marker"), dict)
+        and isinstance(announcement.get("execution_arn"), str)
+    ):
+        sys.stderr.write(
+            f"eventbatch runner: {ANNOUNCE_ENV} is not an announcement ({text[:200]!r}); the "
+            "state machine announces this task when the job ends\n"
+        )
+        return None
+    return announcement
+
+
+def run_and_announce(
+    s3: Any,
+    events: Any,
+    bucket: str,
+    task_dir: str,
+    manifest: dict,
+    entry: dict,
+    what: str,
+    otherwise: str,
+) -> int:
+    """Run the task, then announce its outcome (see finished_event for manifest and entry)."""
     started_ms = int(time.time() * 1000)
     exit_status = run_task(s3, bucket, task_dir)
     stopped_ms = int(time.time() * 1000)
     if should_report(manifest, exit_status):
-        event = finished_event(manifest, entry, exit_status, started_ms, stopped_ms)
+        event = finished_event(
+            manifest, entry, exit_status, started_ms, stopped_ms, stream=log_stream()
+        )
         why = announce(events, event)
         if why is not None:
-            sys.stderr.write(
-                f"eventbatch runner: could not announce node {entry.get('node_id')} "
-                f"({why}); it is recorded when the array job ends\n"
-            )
+            sys.stderr.write(f"eventbatch runner: could not announce {what} ({why}); {otherwise}\n")
     return exit_status
 
 
@@ -332,10 +433,14 @@ def main() -> int:
             manifest_uri,
             os.environ.get(ARRAY_INDEX_ENV),
         )
-    uri = os.environ.get(TASK_URI_ENV, "")
-    bucket, task_dir = _split_uri(uri)
+    announcement = os.environ.get(ANNOUNCE_ENV)
     # AWS_ENDPOINT_URL is honoured by boto3 itself (local stack); nothing else is configured here.
-    return run_task(boto3.client("s3"), bucket, task_dir)
+    return run_single(
+        boto3.client("s3"),
+        events_client() if announcement else None,
+        os.environ.get(TASK_URI_ENV, ""),
+        announcement,
+    )
 
 
 if __name__ == "__main__":

@@ -223,7 +223,7 @@ class Doctor:
         )
 
     def job_role_announces(self) -> None:
-        """The job role may send events: a packed electron's child announces its own end."""
+        """The job role may send events: every electron's container announces its own end."""
         label = "job role events:PutEvents"
         name = self.s.batch_job_role_name
         bus = names.arn(
@@ -263,9 +263,10 @@ class Doctor:
                 label,
                 FAIL,
                 f"{name} may not send events to {bus} ({how})",
-                "allow events:PutEvents on the default event bus to the job role: packed "
-                "electrons announce their own completion ('eventbatch deploy' grants it); "
-                "without it each is recorded only when its whole array job ends",
+                "allow events:PutEvents on the default event bus to the job role: every "
+                "electron announces its own completion ('eventbatch deploy' grants it); "
+                "without it each is recorded only once Step Functions sees its job end (a "
+                "packed one when its whole array job ends)",
             )
 
     def log_group(self) -> None:

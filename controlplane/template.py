@@ -406,7 +406,7 @@ def job_role_resources() -> dict[str, Any]:
                                 "Resource": _sub(f"{_OBJECTS}/tasks/*"),
                             },
                             {
-                                # A child of a pack's array job announces its own electron.
+                                # Every job's container announces its own electron.
                                 "Sid": "AnnounceOwnTaskFinished",
                                 "Effect": "Allow",
                                 "Action": "events:PutEvents",

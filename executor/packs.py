@@ -283,7 +283,7 @@ def manifest(
         "version": MANIFEST_VERSION,
         "execution_arn": execution_arn,
         # A child whose task failed reports it at once unless Batch may still retry it.
-        "report_failures_on_attempt": settings.retry_attempts if settings.retry_user_errors else 1,
+        "report_failures_on_attempt": workflow.report_failures_on_attempt(settings),
         # What every child asked Batch for (a pack shares it): its marker's resource-seconds.
         "resources": workflow.resource_requirements(settings),
         "tasks": [

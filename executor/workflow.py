@@ -16,19 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from ..container.runner import TASK_URI_ENV
+from ..container.runner import ANNOUNCE_ENV, TASK_URI_ENV
 from ..statemachine.definition import SUBMIT_STATES
 from .aws import AwsClients
 from .awserrors import error_code
 from .errors import AwsSetupError
 from .layout import TaskLocation, safe_name, short_hash
-from .names import APPLICATION_TAG, role_arn
+from .names import APPLICATION_TAG, execution_arn, role_arn
 from .settings import ExecutorSettings
 
 RUNNER_COMMAND = ["python", "-m", "eventbatch_runner"]
 # The top-level fields of an execution input (a single electron's, or a pack's with Manifest):
 # read by the state machine's paths and by the Lambda, from the execution status event.
 EXECUTION_INPUT_FIELDS = ("Marker", "Manifest", "Task", "JobDefinition", "Job")
+# A single electron's announcement (the container's EVENTBATCH_ANNOUNCE): what a pack's manifest
+# tells each child, for one electron (container/runner.py reads it as manifest and entry).
+ANNOUNCE_FIELDS = ("marker", "execution_arn", "report_failures_on_attempt", "resources")
 # The runner exits 1 when the task raises and the task's own code on sys.exit: any exit code
 # means the user's code ran to its end, so by default it is not retried. Platform failures
 # (a reclaimed host, an image that could not be pulled, ...) have no exit code and are.
@@ -58,6 +61,12 @@ def resource_requirements(settings: ExecutorSettings) -> list[dict[str, str]]:
     if settings.num_gpus:
         requirements.append({"Type": "GPU", "Value": str(settings.num_gpus)})
     return requirements
+
+
+def report_failures_on_attempt(settings: ExecutorSettings) -> int:
+    """The attempt from which a container announces its task's failure: Batch retries none
+    after it (the retry rules below retry the user's failures only with retry_user_errors)."""
+    return settings.retry_attempts if settings.retry_user_errors else 1
 
 
 def _is_loopback(endpoint_url: str) -> bool:
@@ -134,8 +143,16 @@ def execution_input(
     definition: dict[str, Any],
     wake_url: str | None = None,
 ) -> dict[str, Any]:
+    marker = marker_location(location.bucket, location.marker_key, wake_url)
+    # What the container announces its task with; start_execution completes it (_announced_as).
+    announcement = {
+        "marker": marker,
+        "execution_arn": None,
+        "report_failures_on_attempt": report_failures_on_attempt(settings),
+        "resources": resource_requirements(settings),
+    }
     return {
-        "Marker": marker_location(location.bucket, location.marker_key, wake_url),
+        "Marker": marker,
         "Task": {"DispatchId": location.dispatch_id, "NodeId": location.node_id},
         "JobDefinition": definition,
         "Job": {
@@ -143,8 +160,10 @@ def execution_input(
             "JobQueue": settings.batch_queue,
             "ContainerOverrides": {
                 "ResourceRequirements": resource_requirements(settings),
+                # Overrides, not the definition's environment: its name is a hash of its content.
                 "Environment": [
-                    {"Name": TASK_URI_ENV, "Value": f"s3://{location.bucket}/{location.task_dir}"}
+                    {"Name": TASK_URI_ENV, "Value": f"s3://{location.bucket}/{location.task_dir}"},
+                    {"Name": ANNOUNCE_ENV, "Value": _compact(announcement)},
                 ],
             },
             "RetryStrategy": retry_strategy(settings),
@@ -155,6 +174,26 @@ def execution_input(
             },
         },
     }
+
+
+def _compact(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _announced_as(payload: dict[str, Any], arn: str) -> str:
+    """The input as started: its container announces as execution arn, with its Marker whole.
+
+    Completed only now: the execution's name is final only once started (renamed when it
+    exists), and the input's Marker may have gained keys since execution_input, which the Lambda
+    must get from either announcer. A payload without an announcement (a pack's) is unchanged.
+    """
+    payload = json.loads(json.dumps(payload))  # the caller's stays as it was
+    for variable in payload.get("Job", {}).get("ContainerOverrides", {}).get("Environment", []):
+        if variable.get("Name") == ANNOUNCE_ENV:
+            announcement = json.loads(variable["Value"])
+            announcement.update(marker=payload["Marker"], execution_arn=arn)
+            variable["Value"] = _compact(announcement)
+    return json.dumps(payload, sort_keys=True)
 
 
 def _missing_state_machine(arn: str, code: str) -> AwsSetupError:
@@ -178,14 +217,16 @@ def start_execution(
 ) -> Execution:
     """Start (or find, when it already runs with the same input) the task's execution."""
     sfn = clients.client("stepfunctions")
-    body = json.dumps(payload, sort_keys=True)
+    body = _announced_as(payload, execution_arn(state_machine_arn, name))
     try:
         started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
     except sfn.exceptions.StateMachineDoesNotExist as exc:
         raise _missing_state_machine(state_machine_arn, error_code(exc)) from None
     except sfn.exceptions.ExecutionAlreadyExists:
-        # Same electron, different input (a new image, say): keep both, distinctly named.
+        # Same electron, different input (a new image, say): keep both, distinctly named, the
+        # container announcing under the new name.
         name = safe_name(name, short_hash(body, 8))
+        body = _announced_as(payload, execution_arn(state_machine_arn, name))
         started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
     return Execution(arn=str(started["executionArn"]), name=name)
 

@@ -13,8 +13,12 @@ Flow, for the execution input the executor builds (see ``executor/workflow.py``)
     Catch (any state)   -> NotifyFailed {Status: FAILED, Marker, Error, Cause} -> Fail
 
 A pack (the input has ``Manifest``) takes the same path with ``SubmitArrayJob`` (ArrayProperties
-from the input), ``PackOutcome`` and ``NotifyPack*``, whose events also carry the manifest. Each
-child announces its own electron from the container; the pack's events let the Lambda record,
+from the input), ``PackOutcome`` and ``NotifyPack*``, whose events also carry the manifest.
+
+Every job's container announces its own electron as soon as its outcome is stored, with the same
+"Task Finished" event (container/runner.py), usually before Step Functions has seen the job end.
+The state machine's announcements stay for what the container could not report (killed, timed
+out, never started): the first written marker wins. The pack's events let the Lambda record,
 from Batch's list of children, the electrons whose child could not.
 
 The Lambda writes the marker named in the event; Step Functions' own execution-status events

@@ -138,6 +138,26 @@ def test_manifest_fields_are_the_ones_read() -> None:
     assert document["version"] == runner.MANIFEST_VERSION
 
 
+def test_a_single_electrons_announcement_is_what_the_runner_reads() -> None:
+    settings = ExecutorSettings.resolve({})
+    payload = workflow.execution_input(settings, TaskLocation("b", "p", "d", 3), {})
+    environment = payload["Job"]["ContainerOverrides"]["Environment"]
+    announcement = json.loads({v["Name"]: v["Value"] for v in environment}[runner.ANNOUNCE_ENV])
+    assert set(announcement) == set(workflow.ANNOUNCE_FIELDS)
+    # The manifest's names for the same facts: the runner reads an announcement as a manifest
+    # and its entry, and nothing else.
+    manifest_names = set(packs.MANIFEST_FIELDS) | set(packs.MANIFEST_TASK_FIELDS)
+    assert set(workflow.ANNOUNCE_FIELDS) <= manifest_names
+    read = _keys_read(["container/runner.py"], {"manifest", "entry", "announcement"})
+    assert read <= manifest_names, read - manifest_names
+    announcement["execution_arn"] = "arn:aws:states:us-east-1:1:execution:covalent-eventbatch:d-3"
+    event = runner.finished_event(announcement, announcement, 0, 1, 2)
+    detail = json.loads(event["Detail"])
+    assert detail["Marker"] == payload["Marker"]  # whole, as the state machine passes it on
+    location, _ = lambda_markers.marker_from_task_event(detail)
+    assert location == {"Bucket": "b", "Key": payload["Marker"]["Key"]}
+
+
 def test_marker_fields_read_by_the_executor_and_the_status_view_are_written() -> None:
     written = set(lambda_markers.new_marker("SUCCEEDED", "test", "arn"))
     read = _keys_read(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 
 import boto3
 import cloudpickle
@@ -307,3 +308,209 @@ def test_a_missing_manifest_is_not_read_again(s3) -> None:  # type: ignore[no-un
     with pytest.raises(NoTaskError, match="cannot read manifest"):
         read_manifest(s3, BUCKET, "covalent/tasks/d/packs/none.json", 0, sleep=slept.append)
     assert slept == []
+
+
+# --- a single electron's job announces its own electron too ----------------------------------
+
+SINGLE_EXECUTION = "arn:aws:states:us-east-1:1:execution:covalent-eventbatch:d-1"
+# A key the executor may add to the execution input's Marker: it must reach the Lambda unchanged.
+SINGLE_MARKER = {"Bucket": BUCKET, "Key": "covalent/markers/d/1.json", "Wake": "https://q/1"}
+
+
+def _announcement(**changes: object) -> str:
+    announcement = {
+        "marker": SINGLE_MARKER,
+        "execution_arn": SINGLE_EXECUTION,
+        "report_failures_on_attempt": 1,
+        "resources": [{"Type": "VCPU", "Value": "2"}, {"Type": "MEMORY", "Value": "4096"}],
+        **changes,
+    }
+    return json.dumps(announcement, separators=(",", ":"))
+
+
+class _EventsAfterResult(_RecordedEvents):
+    """Records, with each event, whether the task's outcome was stored when it was sent."""
+
+    def __init__(self, s3) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.s3 = s3
+        self.stored_before: list[set[str]] = []
+
+    def put_events(self, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's name
+        self.stored_before.append(_keys(self.s3))
+        return super().put_events(Entries)
+
+
+def test_single_electron_announces_once_its_result_is_stored(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from chalice.test import Client
+
+    import covalent_eventbatch.chalice_app.app as lambda_app
+    from covalent_eventbatch.container.runner import run_single
+
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "job-1")
+    monkeypatch.delenv("AWS_BATCH_JOB_ATTEMPT", raising=False)
+    _put_task(s3, lambda x: x + 1, 41)
+    events = _EventsAfterResult(s3)
+    assert run_single(s3, events, f"s3://{BUCKET}/{TASK_DIR}", _announcement()) == 0
+    [entry] = events.entries
+    assert {TASK_DIR + "result.pkl", TASK_DIR + "io.json"} <= events.stored_before[0]
+    detail = json.loads(entry["Detail"])
+    assert "Manifest" not in detail
+    assert detail["Marker"] == SINGLE_MARKER  # whole, as the state machine passes it on
+
+    # The deployed handler takes it as its own state machine's and writes the marker.
+    monkeypatch.setenv(
+        "EVENTBATCH_STATE_MACHINE_ARN",
+        "arn:aws:states:us-east-1:1:stateMachine:covalent-eventbatch",
+    )
+    monkeypatch.setattr(lambda_app, "_s3", s3)
+    with Client(lambda_app.app) as client:
+        event = client.events.generate_cw_event(
+            source=entry["Source"],
+            detail_type=entry["DetailType"],
+            resources=[],
+            detail=detail,
+        )
+        written = client.lambda_.invoke("on_task_finished", event).payload
+    assert written["written"] is True and "pack" not in written
+    body = s3.get_object(Bucket=BUCKET, Key=SINGLE_MARKER["Key"])["Body"].read()
+    marker = json.loads(body)
+    assert (marker["status"], marker["source"], marker["execution_arn"]) == (
+        "SUCCEEDED",
+        "task-finished",
+        SINGLE_EXECUTION,
+    )
+    assert (marker["job_id"], marker["job_status"], marker["attempts"], marker["exit_code"]) == (
+        "job-1",
+        "SUCCEEDED",
+        1,
+        0,
+    )
+    assert marker["started_at"] <= marker["stopped_at"]
+    usage = marker["usage"]
+    assert (usage["vcpu"], usage["memory_gib"]) == (2.0, 4.0)
+    assert usage["vcpu_seconds"] == pytest.approx(2 * usage["seconds"])
+
+
+def test_single_electron_failure_is_announced_on_its_last_attempt_only(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from covalent_eventbatch.chalice_app.markers import marker_from_task_event
+    from covalent_eventbatch.container.runner import run_single
+
+    def boom() -> None:
+        raise RuntimeError("again")
+
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "job-2")
+    _put_task(s3, boom)
+    announcement = _announcement(report_failures_on_attempt=2)
+    events = _RecordedEvents()
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "1")
+    assert run_single(s3, events, f"s3://{BUCKET}/{TASK_DIR}", announcement) == 1
+    assert events.entries == []  # Batch retries it: nothing to announce yet
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "2")
+    assert run_single(s3, events, f"s3://{BUCKET}/{TASK_DIR}", announcement) == 1
+    [entry] = events.entries
+    _, doc = marker_from_task_event(json.loads(entry["Detail"]))
+    assert (doc["status"], doc["job_id"], doc["exit_code"], doc["attempts"]) == (
+        "FAILED",
+        "job-2",
+        1,
+        2,
+    )
+
+
+@pytest.mark.parametrize("text", [None, "", "{not json", '{"marker": {"Bucket": "b"}}'])
+def test_single_electron_without_an_announcement_only_stores_its_outcome(  # type: ignore[no-untyped-def]
+    s3, capsys, text
+) -> None:
+    from covalent_eventbatch.container.runner import run_single
+
+    _put_task(s3, lambda: 3)
+    events = _RecordedEvents()
+    assert run_single(s3, events, f"s3://{BUCKET}/{TASK_DIR}", text) == 0
+    assert events.entries == []
+    assert TASK_DIR + "result.pkl" in _keys(s3)
+    # A job of an older executor has no announcement: nothing to say. A broken one is named.
+    assert ("EVENTBATCH_ANNOUNCE" in capsys.readouterr().err) is bool(text)
+
+
+def test_main_runs_a_single_electron_and_announces_it(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from covalent_eventbatch.container import runner
+
+    events = _RecordedEvents()
+    monkeypatch.setattr(runner, "events_client", lambda: events)
+    monkeypatch.delenv(runner.MANIFEST_URI_ENV, raising=False)
+    monkeypatch.setenv(runner.TASK_URI_ENV, f"s3://{BUCKET}/{TASK_DIR}")
+    monkeypatch.setenv(runner.ANNOUNCE_ENV, _announcement())
+    _put_task(s3, lambda: 5)
+    assert runner.main() == 0
+    assert [json.loads(e["Detail"])["Status"] for e in events.entries] == ["SUCCEEDED"]
+
+
+@pytest.fixture
+def ecs_metadata(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """ECS's task metadata endpoint (version 4): the container document it serves."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    document: dict = {
+        "Name": "default",
+        "LogDriver": "awslogs",
+        "LogOptions": {
+            "awslogs-group": "/aws/batch/job",
+            "awslogs-region": "us-east-1",
+            "awslogs-stream": "covalent/default/8f03e41243824aea923aca126495f665",
+        },
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = json.dumps(document).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(
+        "ECS_CONTAINER_METADATA_URI_V4", f"http://127.0.0.1:{server.server_port}/v4/c"
+    )
+    yield document
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_announced_attempt_names_its_log_stream_from_ecs_metadata(  # type: ignore[no-untyped-def]
+    s3, monkeypatch, ecs_metadata
+) -> None:
+    from covalent_eventbatch.chalice_app.markers import marker_from_task_event
+    from covalent_eventbatch.container.runner import log_stream, run_single
+
+    def boom() -> None:
+        raise ValueError("x")
+
+    _put_task(s3, boom)
+    events = _RecordedEvents()
+    assert run_single(s3, events, f"s3://{BUCKET}/{TASK_DIR}", _announcement()) == 1
+    _, doc = marker_from_task_event(json.loads(events.entries[0]["Detail"]))
+    # What the failure message points the user to, as the state machine's event would.
+    assert doc["log_stream"] == "covalent/default/8f03e41243824aea923aca126495f665"
+    ecs_metadata["LogOptions"] = None
+    assert log_stream() is None
+
+
+def test_no_metadata_endpoint_means_no_log_stream(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from covalent_eventbatch.container.runner import log_stream
+
+    monkeypatch.delenv("ECS_CONTAINER_METADATA_URI_V4", raising=False)
+    assert log_stream() is None
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", f"http://127.0.0.1:{port}/v4/c")
+    assert log_stream() is None

@@ -119,7 +119,7 @@ def test_docker_is_needed_only_without_a_prebuilt_image(local_stack, aws, monkey
 
 
 def test_a_job_role_that_may_not_send_events_fails_with_the_fix(local_stack, aws):
-    """Packed electrons announce their own end: the job role needs events:PutEvents."""
+    """Every electron announces its own end: the job role needs events:PutEvents."""
     iam = aws.client("iam")
     trust = {
         "Version": "2012-10-17",

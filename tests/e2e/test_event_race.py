@@ -6,7 +6,9 @@ task has run, its status event is built from DescribeExecution in the shape AWS 
 ``error`` or ``cause``: the handler must describe the execution itself) and its "Task Finished"
 event is taken from the execution's history (the PutEvents task's own parameters). Both are then
 handed to the handlers in each order, as the relay hands events to them; each order must write
-the marker the live run wrote.
+the same marker. The live run's marker came first from the container's own announcement: it
+must tell the same outcome (the container cannot know Batch's status reason, nor, on the local
+stack, its log stream, which the failure message needs only when the container could not report).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from .harness import DirectRun
 
 pytestmark = pytest.mark.e2e
 FACTS = ("status", "job_id", "attempts", "exit_code", "reason", "log_stream", "error", "cause")
+# What the container's announcement tells as the state machine's does.
+CONTAINER_FACTS = ("status", "execution_arn", "job_id", "job_status", "attempts", "exit_code")
 
 
 @pytest.fixture
@@ -101,7 +105,8 @@ def _status_change(described: dict[str, Any], account: str, region: str) -> dict
 
 def _check_both_orders(
     aws: Any, handlers: dict[str, Any], dispatch_id: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(the live marker, the state machine's, the execution described)."""
     described = _finished(aws, dispatch_id)
     account = aws.client("sts").get_caller_identity()["Account"]
     task_event = _task_finished(aws, described["executionArn"], account)
@@ -113,6 +118,8 @@ def _check_both_orders(
         return dict(json.loads(s3.get_object(**where)["Body"].read()))
 
     live = read()  # written during the run, by the relay
+    assert live["source"] == "task-finished"
+    written = []
     for order in ((task_event, status_event), (status_event, task_event)):
         s3.delete_object(**where)
         for i, event in enumerate(order):
@@ -122,8 +129,10 @@ def _check_both_orders(
         assert again["source"] == (
             "task-finished" if order[0] is task_event else "execution-status"
         )
-        assert {k: again[k] for k in FACTS} == {k: live[k] for k in FACTS}
-    return live, described
+        written.append(again)
+    assert {k: written[0][k] for k in FACTS} == {k: written[1][k] for k in FACTS}
+    assert {k: live[k] for k in CONTAINER_FACTS} == {k: written[0][k] for k in CONTAINER_FACTS}
+    return live, written[0], described
 
 
 def test_succeeded_task(handlers: dict[str, Any], aws: Any) -> None:
@@ -132,7 +141,7 @@ def test_succeeded_task(handlers: dict[str, Any], aws: Any) -> None:
 
     run = DirectRun(AWSBatchExecutor())
     assert run(fine) == 7
-    marker, described = _check_both_orders(aws, handlers, run.dispatch_id)
+    _, marker, described = _check_both_orders(aws, handlers, run.dispatch_id)
     assert marker["status"] == "SUCCEEDED" and marker["job_id"]
     # The execution's output is the outcome "Task Finished" announced.
     assert set(json.loads(described["output"])) == {"Marker", "Status", "Job"}
@@ -145,8 +154,10 @@ def test_failed_task(handlers: dict[str, Any], aws: Any) -> None:
     run = DirectRun(AWSBatchExecutor())
     with pytest.raises(Exception, match="boom"):
         run(explode)
-    marker, described = _check_both_orders(aws, handlers, run.dispatch_id)
+    live, marker, described = _check_both_orders(aws, handlers, run.dispatch_id)
     assert (marker["status"], marker["error"]) == ("FAILED", "States.TaskFailed")
+    # The container names the failure as a pack's child does: its task's exit status.
+    assert (live["error"], live["cause"]) == ("Task.ExitStatus", None)
     # A Fail state may not report a "States." error: the execution's carries a prefix.
     assert described["error"] == "EventBatch.States.TaskFailed"
     assert marker["job_id"] and marker["cause"] is None

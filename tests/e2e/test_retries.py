@@ -25,9 +25,18 @@ def _output(node: dict):
     return node["output"].get_deserialized() if node["output"] is not None else None
 
 
-def _job(aws, dispatch_id: str, node_id: int) -> dict:
+def _job(aws, dispatch_id: str, node_id: int, timeout: float = 60) -> dict:
+    """The electron's Batch job once it ended: the container announces the electron (and the
+    electron completes) before Batch records its last attempt's end."""
     job_id = marker(aws, dispatch_id, node_id)["job_id"]
-    return dict(aws.client("batch").describe_jobs(jobs=[job_id])["jobs"][0])
+    deadline = time.monotonic() + timeout
+    while (job := aws.client("batch").describe_jobs(jobs=[job_id])["jobs"][0])["status"] not in (
+        "SUCCEEDED",
+        "FAILED",
+    ):
+        assert time.monotonic() < deadline, job["status"]
+        time.sleep(0.5)
+    return dict(job)
 
 
 def _running_job(aws, dispatch_id: str, timeout: float = 180) -> str:

@@ -7,6 +7,7 @@ checks then read what happened in AWS: executions, Batch jobs, markers, images.
 from __future__ import annotations
 
 import json
+import time
 
 import covalent as ct
 import pytest
@@ -32,10 +33,17 @@ def sum_of_squares(n: int) -> int:
     return total([square(i) for i in range(n)])
 
 
-def _executions(aws, state_machine_arn: str, dispatch_id: str) -> list[dict]:
+def _executions(aws, state_machine_arn: str, dispatch_id: str, timeout: float = 60) -> list[dict]:
+    """The dispatch's executions once ended: each electron announces itself from its container,
+    so it completes before Step Functions has seen its job end."""
     sfn = aws.client("stepfunctions")
-    found = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
-    return [e for e in found if e["name"].startswith(dispatch_id)]
+    deadline = time.monotonic() + timeout
+    while True:
+        found = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
+        mine = [e for e in found if e["name"].startswith(dispatch_id)]
+        if all(e["status"] != "RUNNING" for e in mine) or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.5)
 
 
 def test_lattice_runs_through_step_functions_batch_and_markers(covalent_server, local_stack, aws):
