@@ -101,8 +101,11 @@ def _write(location: dict, doc: dict) -> dict:
         "written" if wrote else "already present",
         doc["status"],
     )
-    # Also when it was there already: a retried invocation may not have sent it the first time.
-    send_wakeups(_sqs_client(), [(location, doc if wrote else None)])
+    # Only the first outcome wakes the process: each electron has two or three announcements,
+    # and a wake-up for a task already resolved would cost its process a receive. (An
+    # invocation that failed between the write and this send leaves it to the fallback listing.)
+    if wrote:
+        send_wakeups(_sqs_client(), [(location, doc)])
     return {"written": wrote, **location}
 
 

@@ -157,7 +157,6 @@ def reconcile(
                     recorded.append((location, doc))
                 else:
                     present += 1
-                    recorded.append((location, None))
             done += 1
         if wake is not None:  # the waiting processes, once per chunk
             wake(recorded)

@@ -58,8 +58,7 @@ def message_bodies(entries: list[dict]) -> list[str]:
 def send(sqs: Any, written: list[tuple[dict, dict | None]]) -> int:
     """Wake the queues the marker locations name; returns the messages sent.
 
-    ``written``: (marker location, the document this invocation wrote, or None when the marker
-    was already there).
+    ``written``: (marker location, the document written, or None to have the process read it).
     """
     by_queue: dict[str, list[dict]] = {}
     for location, doc in written:
