@@ -13,6 +13,7 @@ actions that have one (reads, and a write and delete of one small object under
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from covalent_eventbatch.executor.aws import AwsClients, command_clients, explai
 from covalent_eventbatch.executor.awserrors import Kind, classify, error_code, is_denied
 from covalent_eventbatch.executor.names import role_arn
 from covalent_eventbatch.executor.settings import ExecutorSettings
+from covalent_eventbatch.executor.wakeups import OWNER_TAG
 
 from . import iampolicy, rolecheck
 
@@ -352,6 +354,19 @@ class Doctor:
         sfn = self.clients.client("stepfunctions")
         logs = self.clients.client("logs")
         key = root + PROBE_KEY
+        sqs = self.clients.client("sqs")
+        queue: dict[str, str] = {}  # the probe queue, made by the first of its probes
+
+        def make_queue() -> None:
+            queue["url"] = sqs.create_queue(
+                QueueName=f"{names.WAKE_QUEUE_PREFIX}doctor-{os.getpid()}",
+                tags={OWNER_TAG: "eventbatch-doctor"},
+            )["QueueUrl"]
+
+        def on_queue(call: Callable[..., Any]) -> Callable[[], Any]:
+            # Without the queue (CreateQueue denied) the rest cannot be asked: not checked.
+            return lambda: call(QueueUrl=queue["url"]) if "url" in queue else None
+
         probes: dict[str, list[tuple[str, Callable[[], Any]]]] = {
             "FindBucketListMarkers": [
                 ("s3:GetBucketLocation", lambda: s3.get_bucket_location(Bucket=n.bucket)),
@@ -368,6 +383,19 @@ class Doctor:
                 ("s3:DeleteObject", lambda: s3.delete_object(Bucket=n.bucket, Key=key)),
             ],
             "EcrLogin": [("ecr:GetAuthorizationToken", ecr.get_authorization_token)],
+            # The process's wake-up queue: a probe queue made, asked, and deleted.
+            "OwnWakeUpQueue": [
+                ("sqs:CreateQueue", make_queue),
+                ("sqs:ListQueueTags", on_queue(sqs.list_queue_tags)),
+                ("sqs:ReceiveMessage", on_queue(sqs.receive_message)),
+                ("sqs:DeleteQueue", on_queue(sqs.delete_queue)),
+            ],
+            "FindWakeUpQueues": [
+                (
+                    "sqs:ListQueues",
+                    lambda: sqs.list_queues(QueueNamePrefix=names.WAKE_QUEUE_PREFIX),
+                )
+            ],
             "RuntimeImage": [
                 (
                     "ecr:DescribeRepositories",

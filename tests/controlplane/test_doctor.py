@@ -38,6 +38,12 @@ def test_all_checks_pass_on_the_local_stack(local_stack, aws):
     # moto has no iam:SimulatePrincipalPolicy: what cannot be probed is said to be unchecked.
     assert checks["permission TerminateJobOnCancel"].status == doctor.SKIP
     assert "not checked" in checks["permission TerminateJobOnCancel"].detail
+    # The wake-up queue's permissions: a probe queue made, asked and deleted.
+    own = checks["permission OwnWakeUpQueue"]
+    assert own.status == doctor.PASS and "sqs:CreateQueue" in own.detail, own.line()
+    assert checks["permission FindWakeUpQueues"].status == doctor.PASS
+    left = aws.client("sqs").list_queues(QueueNamePrefix="covalent-eventbatch-wake-doctor")
+    assert not left.get("QueueUrls")
 
 
 def test_cli_exit_status_and_lines(local_stack, capsys):
