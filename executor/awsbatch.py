@@ -332,6 +332,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         settings = self.settings
         clients = clients_for(settings)
         if handle.get("array_index") is None:
+            state().markers.hasten(execution_arn=handle["execution_arn"])
             return await asyncio.to_thread(cancel_execution, clients, handle["execution_arn"])
         location = TaskLocation(
             settings.s3_bucket_name,
@@ -339,6 +340,7 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             task_metadata["dispatch_id"],
             int(task_metadata["node_id"]),
         )
+        state().markers.hasten(key=location.marker_key)
         return await asyncio.to_thread(
             cancel_pack_member,
             clients,

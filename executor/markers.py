@@ -50,13 +50,14 @@ class Wait:
     sweep_interval: float
     wake: WakeQueue | None = None
     wake_url: str | None = None  # the queue named in the execution's marker location
+    hastened: bool = False  # this process stopped it: no event may come (see hasten)
     future: Future = field(default_factory=Future)
     seen_stopped_at: float | None = None  # watcher clock, first sweep that found it not running
 
     @property
     def pushed(self) -> bool:
         """Whether its completion will wake the watcher: its queue is open and answering."""
-        return self.wake is not None and self.wake.answers(self.wake_url)
+        return not self.hastened and self.wake is not None and self.wake.answers(self.wake_url)
 
     @property
     def listing_interval(self) -> float:
@@ -125,6 +126,19 @@ class MarkerWatcher:
                 self._thread.start()
         self._wake.set()
         return wait.future
+
+    def hasten(self, execution_arn: str | None = None, key: str | None = None) -> None:
+        """Look for these tasks' markers at the fast pace from now on.
+
+        For a task this process stopped (a cancel): its marker may be written by the process
+        itself (a pack's member) or come only from the sweep (no event for a stopped execution
+        on some stacks), neither of which wakes the queue.
+        """
+        with self._lock:
+            for w in self._waits:
+                if w.execution_arn == execution_arn or w.key == key:
+                    w.hastened = True
+        self._wake.set()
 
     def forget(self, future: Future) -> None:
         with self._lock:

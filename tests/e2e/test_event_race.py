@@ -111,7 +111,8 @@ def _check_both_orders(
     account = aws.client("sts").get_caller_identity()["Account"]
     task_event = _task_finished(aws, described["executionArn"], account)
     status_event = _status_change(described, account, aws.region)
-    where = json.loads(described["input"])["Marker"]
+    marker = json.loads(described["input"])["Marker"]
+    where = {"Bucket": marker["Bucket"], "Key": marker["Key"]}
     s3 = aws.client("s3")
 
     def read() -> dict[str, Any]:
