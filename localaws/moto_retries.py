@@ -116,7 +116,8 @@ def _pull_failure(job: Any) -> str | None:
 
 def _ran_past_its_limit(job: Any) -> bool:
     """moto ends an attempt past attemptDurationSeconds by raising inside its run loop, before
-    it reads an exit code; this tells that end from the others."""
+    it reads an exit code; this tells that end from the others. Both count from job_started_at,
+    which moto_capacity sets when the attempt gets its slot and starts RUNNING."""
     from datetime import datetime, timedelta
 
     duration = job._get_attempt_duration()

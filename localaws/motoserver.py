@@ -1,9 +1,10 @@
 """The moto server process of the local stack: ``python -m localaws.motoserver PORT``.
 
 Runs moto in-process with Step Functions execution enabled and the compatibility patches applied,
-Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1), the state
-machine and the job containers calling with their roles' credentials (``identities``), and,
-when ``EVENTBATCH_CALL_LOG`` names a file, every request recorded with its caller.
+Batch jobs as Docker containers on the host network (so they reach moto on 127.0.0.1), as many at
+once as the machine's slots allow (``moto_capacity``), the state machine and the job containers
+calling with their roles' credentials (``identities``), and, when ``EVENTBATCH_CALL_LOG`` names a
+file, every request recorded with its caller.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def serve(port: int) -> None:
         callrecorder,
         identities,
         moto_batch,
+        moto_capacity,
         moto_cfn,
         moto_compat,
         moto_retries,
@@ -34,6 +36,18 @@ def serve(port: int) -> None:
         print(
             f"warning: moto is not {moto_compat.PATCHED_MOTO_VERSION}; the Step Functions and "
             "Batch array job compatibility patches were not applied",
+            file=sys.stderr,
+        )
+    slots = moto_capacity.machine_slots()
+    if moto_capacity.apply(slots):  # before moto_batch and moto_retries: it wraps each attempt
+        print(
+            f"Batch runs at most {slots} job containers at once ({moto_capacity.SLOTS_ENV})",
+            flush=True,
+        )
+    else:
+        print(
+            f"warning: moto is not {moto_capacity.PATCHED_MOTO_VERSION}; Batch starts every job "
+            "at once, whatever the compute environment's capacity",
             file=sys.stderr,
         )
     if not moto_batch.apply():

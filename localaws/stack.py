@@ -26,7 +26,7 @@ from covalent_eventbatch.executor import names
 from covalent_eventbatch.executor.aws import AwsClients
 from covalent_eventbatch.executor.settings import ExecutorSettings
 
-from . import engine, relay
+from . import engine, moto_capacity, relay
 from .policies import EXECUTOR_USER
 from .provision import executor_user, provision
 
@@ -216,6 +216,7 @@ def up(
     say(engine.ensure_base_image(python, logs / "base-image.log"))
 
     if not _moto_answers(state.moto_port):
+        moto_capacity.machine_slots()  # a bad value stops here, not in moto's log
         state.pids["moto"] = _spawn(
             [sys.executable, "-m", "covalent_eventbatch.localaws.motoserver", str(state.moto_port)],
             logs / "moto.log",
