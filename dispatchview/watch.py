@@ -45,7 +45,14 @@ def watch(
     """
     started = time.monotonic()
     status: DispatchStatus | None = None
-    with Live(Text(""), console=console, auto_refresh=False) as live:
+    # The process's stdout and stderr stay its own: other threads may print (or capture) too.
+    with Live(
+        Text(""),
+        console=console,
+        auto_refresh=False,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ) as live:
         while True:
             view: RenderableType
             try:

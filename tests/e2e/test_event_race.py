@@ -38,6 +38,7 @@ def handlers(local_stack: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> dic
     monkeypatch.setenv("EVENTBATCH_STATE_MACHINE_ARN", stack.StackState.load().state_machine_arn)
     monkeypatch.setattr(lambda_app, "_s3", aws.client("s3"))
     monkeypatch.setattr(lambda_app, "_sfn", aws.client("stepfunctions"))
+    monkeypatch.setattr(lambda_app, "_sqs", aws.client("sqs"))
     return {"aws.states": lambda_app.on_execution_status, "*": lambda_app.on_task_finished}
 
 
