@@ -1,8 +1,20 @@
-"""Reading a Covalent result in tests."""
+"""Reading a Covalent result, and waiting for an execution to end, in tests."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+
+def execution_ended(aws: Any, execution_arn: str, timeout_s: float = 60) -> dict[str, Any]:
+    """DescribeExecution once it is no longer RUNNING: an electron may complete first (its
+    container announces it before Step Functions sees the job end)."""
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + timeout_s
+    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{execution_arn} still running"
+        time.sleep(0.5)
+    return dict(described)
 
 
 def node_results(result: Any) -> list[dict]:

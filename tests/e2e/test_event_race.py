@@ -14,7 +14,6 @@ stack, its log stream, which the failure message needs only when the container c
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from covalent_eventbatch.localaws import stack
 from covalent_eventbatch.localaws.relay import deliver
 
 from .harness import DirectRun
+from .helpers import execution_ended
 
 pytestmark = pytest.mark.e2e
 FACTS = ("status", "job_id", "attempts", "exit_code", "reason", "log_stream", "error", "cause")
@@ -45,12 +45,7 @@ def handlers(local_stack: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> dic
 def _finished(aws: Any, dispatch_id: str) -> dict[str, Any]:
     machine = stack.StackState.load().state_machine_arn
     arn = machine.replace(":stateMachine:", ":execution:") + f":{dispatch_id}-0"
-    sfn = aws.client("stepfunctions")
-    deadline = time.monotonic() + 30
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"{arn} still running"
-        time.sleep(0.5)
-    return dict(described)
+    return execution_ended(aws, arn, timeout_s=30)
 
 
 def _task_finished(aws: Any, execution_arn: str, account: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ execution's history). A marker written before that moment can only be the contai
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 import pytest
@@ -17,18 +16,9 @@ from covalent_eventbatch.executor.awsbatch import AWSBatchExecutor
 from covalent_eventbatch.statemachine.definition import SUBMIT_JOB_STATE
 
 from .harness import DirectRun
-from .helpers import marker
+from .helpers import execution_ended, marker
 
 pytestmark = pytest.mark.e2e
-
-
-def _ended(aws: Any, execution_arn: str) -> dict[str, Any]:
-    sfn = aws.client("stepfunctions")
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"{execution_arn} still running"
-        time.sleep(0.5)
-    return dict(described)
 
 
 def _job_seen_ended(aws: Any, execution_arn: str) -> datetime.datetime:
@@ -48,7 +38,7 @@ def _announced_by_the_container(
 ) -> dict[str, Any]:
     execution_arn = local_stack.state_machine_arn.replace(":stateMachine:", ":execution:")
     execution_arn += f":{run.dispatch_id}-0"
-    _ended(aws, execution_arn)
+    execution_ended(aws, execution_arn)
     written = marker(aws, run.dispatch_id, 0)
     assert (written["status"], written["source"]) == (status, "task-finished"), written
     assert written["execution_arn"] == execution_arn
