@@ -19,9 +19,11 @@ needs ``events:PutEvents``): a single electron's job gets what it announces in
 failures are final); without it (a job of an older executor) it only stores the outcome, and the
 state machine announces it. A child of a pack's array job gets ``EVENTBATCH_MANIFEST_URI``
 instead: it runs the electron at its ``AWS_BATCH_JOB_ARRAY_INDEX`` in the manifest and announces
-it with what the manifest says. What a container cannot announce (killed, timed out, never
-started) is announced by the state machine when the job ends, or, for a pack's child, recorded
-from Batch's list of children when the array job ends.
+it with what the manifest says. Its task is the entry's ``task_range`` of the pack's ``bundle``
+(one object holding the pack's small tasks) when the entry has one, else its own task.pkl. What
+a container cannot announce (killed, timed out, never started) is announced by the state machine
+when the job ends, or, for a pack's child, recorded from Batch's list of children when the array
+job ends.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ MAX_STREAM_CHARS = 4 * 1024 * 1024
 ANNOUNCE_BUDGET_S = 25.0
 EVENTS_CONNECT_TIMEOUT_S = 3
 EVENTS_READ_TIMEOUT_S = 5
-# Reading the manifest: thousands of children read one key at once, and S3 may answer 503
-# SlowDown; they retry with jittered backoff for about a minute before giving up.
+# Reading the manifest and the pack's bundle of tasks: thousands of children read one key at
+# once, and S3 may answer 503 SlowDown; they retry with jittered backoff for about a minute
+# before giving up.
 MANIFEST_READ_BUDGET_S = 60.0
-_MANIFEST_FINAL_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
+_FINAL_READ_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidRange", "403", "404"}
 # ECS's task metadata endpoint (version 4), which ECS sets in Batch containers (Fargate 1.4+, EC2
 # agents 1.39+): its container document names the awslogs stream, else missing from the marker.
 ECS_METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
@@ -131,18 +134,60 @@ def read_manifest(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
     """The manifest, read again with backoff on any error but a missing key or a refusal."""
+    body = _read_patiently(
+        lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+        f"manifest s3://{bucket}/{key} for array index {index}",
+        budget_s,
+        sleep,
+    )
+    return dict(json.loads(body))
+
+
+def read_bundled_task(
+    s3: Any,
+    manifest: dict,
+    entry: dict,
+    budget_s: float = MANIFEST_READ_BUDGET_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes | None:
+    """This child's pickled task, from the pack's bundle (one ranged GetObject; every child reads
+    the same key at once, so with the manifest's backoff); None: the entry's own task.pkl."""
+    task_range = entry.get("task_range")
+    if not task_range:
+        return None
+    start, end = int(task_range[0]), int(task_range[1])
+    uri = str(manifest.get("bundle") or "")
+    if not uri.startswith("s3://"):
+        raise NoTaskError(f"the manifest gives a task range but no s3:// bundle ({uri!r})")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    what = f"bytes {start}-{end - 1} of bundle {uri} for node {entry.get('node_id')}"
+    body = _read_patiently(
+        lambda: s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")[
+            "Body"
+        ].read(),
+        what,
+        budget_s,
+        sleep,
+    )
+    if len(body) != end - start:
+        raise NoTaskError(f"cannot read {what}: got {len(body)} bytes")
+    return bytes(body)
+
+
+def _read_patiently(
+    read: Callable[[], bytes], what: str, budget_s: float, sleep: Callable[[float], None]
+) -> bytes:
+    """read(), again with backoff on any error but a missing key or a refusal."""
     deadline = time.monotonic() + budget_s
     delay = 0.5
     while True:
         try:
-            return dict(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+            return read()
         except Exception as exc:  # noqa: BLE001 - throttling, 5xx, a cut read: all worth another try
-            final = _error_code(exc) in _MANIFEST_FINAL_CODES
+            final = _error_code(exc) in _FINAL_READ_CODES
             wait = random.uniform(delay / 2, delay)
             if final or time.monotonic() + wait > deadline:
-                raise NoTaskError(
-                    f"cannot read manifest s3://{bucket}/{key} for array index {index}: {exc}"
-                ) from None
+                raise NoTaskError(f"cannot read {what}: {exc}") from None
             sleep(wait)
             delay = min(delay * 2, 8.0)
 
@@ -273,6 +318,7 @@ def should_report(manifest: dict, exit_status: int) -> bool:
 def run_array_child(s3: Any, events: Any, manifest_uri: str, index_text: str | None) -> int:
     try:
         manifest, entry = manifest_entry(s3, manifest_uri, index_text)
+        task = read_bundled_task(s3, manifest, entry)
     except NoTaskError as exc:
         sys.stderr.write(f"eventbatch runner: {exc}\n")
         return EXIT_NO_TASK
@@ -286,6 +332,7 @@ def run_array_child(s3: Any, events: Any, manifest_uri: str, index_text: str | N
         entry,
         f"node {entry.get('node_id')}",
         "it is recorded when the array job ends",
+        task,
     )
 
 
@@ -337,10 +384,11 @@ def run_and_announce(
     entry: dict,
     what: str,
     otherwise: str,
+    task: bytes | None = None,
 ) -> int:
     """Run the task, then announce its outcome (see finished_event for manifest and entry)."""
     started_ms = int(time.time() * 1000)
-    exit_status = run_task(s3, bucket, task_dir)
+    exit_status = run_task(s3, bucket, task_dir, task)
     stopped_ms = int(time.time() * 1000)
     if should_report(manifest, exit_status):
         event = finished_event(
@@ -352,16 +400,20 @@ def run_and_announce(
     return exit_status
 
 
-def run_task(s3: Any, bucket: str, task_dir: str) -> int:
-    """Run the task stored under task_dir; return the process exit status."""
+def run_task(s3: Any, bucket: str, task_dir: str, task: bytes | None = None) -> int:
+    """Run the task (the pickle given, else task_dir's task.pkl), storing its outcome under
+    task_dir; return the process exit status."""
     import cloudpickle
 
     with tempfile.TemporaryDirectory() as work:
-        task_file = os.path.join(work, "task.pkl")
-        s3.download_file(bucket, task_dir + "task.pkl", task_file)
-        with open(task_file, "rb") as f:
-            function, args, kwargs = cloudpickle.load(f)
-        os.remove(task_file)
+        if task is not None:
+            function, args, kwargs = cloudpickle.loads(task)
+        else:
+            task_file = os.path.join(work, "task.pkl")
+            s3.download_file(bucket, task_dir + "task.pkl", task_file)
+            with open(task_file, "rb") as f:
+                function, args, kwargs = cloudpickle.load(f)
+            os.remove(task_file)
 
         out, err = _Tee(sys.stdout), _Tee(sys.stderr)
         exception: dict[str, str] | None = None

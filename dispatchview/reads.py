@@ -1,8 +1,10 @@
 """What AWS recorded about a dispatch: its objects, markers, executions and Batch jobs. Reads only.
 
-Per refresh, whatever the number of electrons: one listing of the dispatch's task folders (which
-electrons were sent here), one of its markers (which have ended; each marker is read once, they
-never change), one ListExecutions of the state machine's RUNNING executions, then for each
+Per refresh, whatever the number of electrons: one listing of the dispatch's task folders and
+one of its packs' manifests (which electrons were sent here: a packed electron whose task went
+in its pack's bundle has no folder until its outcome is stored; each manifest is read once), one
+of its markers (which have ended; each marker is read once, they never change), one
+ListExecutions of the state machine's RUNNING executions, then for each
 electron still going its execution's history until the Batch job id shows (once), and one
 DescribeJobs per 100 jobs. A job that has ended is not described again.
 """
@@ -148,9 +150,14 @@ class DispatchReader:
                 record.marker = self._markers[node_id] = json.loads(body)
             except s3.exceptions.NoSuchKey:
                 pass
-        if record.marker is None and not self._list(location.task_dir, "/")[0]:
+        packed = self._read_manifests()
+        if (
+            record.marker is None
+            and node_id not in packed
+            and not self._list(location.task_dir, "/")[0]
+        ):
             tasks_prefix = dispatch_prefixes(self.settings.s3_prefix, self.dispatch_id)[0]
-            others = sorted(self._listed_nodes(tasks_prefix) | set(self._markers))
+            others = sorted(self._listed_nodes(tasks_prefix) | set(self._markers) | set(packed))
             if not others:
                 self._raise_unknown()
             raise DispatchViewError(
@@ -158,7 +165,7 @@ class DispatchReader:
                 f"(its electrons here: {', '.join(str(n) for n in others)})"
             )
         snapshot = Snapshot(self.dispatch_id, "", "", "", self._clock_ms(), {node_id: record})
-        self._find_executions(snapshot)
+        self._find_executions(snapshot, packed)
         self._describe_jobs(snapshot)
         return record
 
@@ -173,13 +180,14 @@ class DispatchReader:
         )
         tasks_prefix = dispatch_prefixes(self.settings.s3_prefix, self.dispatch_id)[0]
         node_ids = self._listed_nodes(tasks_prefix)
+        packed = self._read_manifests()
         self._read_markers()
-        node_ids |= set(self._markers)
+        node_ids |= set(packed) | set(self._markers)
         if not node_ids:
             self._raise_unknown()
         for node_id in sorted(node_ids):
             snapshot.nodes[node_id] = NodeRecord(node_id, marker=self._markers.get(node_id))
-        self._find_executions(snapshot)
+        self._find_executions(snapshot, packed)
         self._describe_jobs(snapshot)
         return snapshot
 
@@ -267,7 +275,7 @@ class DispatchReader:
                 running[execution["name"]] = execution["executionArn"]
         return running
 
-    def _find_executions(self, snapshot: Snapshot) -> None:
+    def _find_executions(self, snapshot: Snapshot, packed: dict[int, tuple[str, int]]) -> None:
         going = [n for n in snapshot.nodes.values() if n.marker is None]
         for record in snapshot.nodes.values():
             if record.marker is not None:
@@ -279,7 +287,6 @@ class DispatchReader:
         # One listing of RUNNING executions serves many electrons; one is described directly.
         running = self._running_executions() if len(going) > 1 else {}
         sfn = self.clients.client("stepfunctions")
-        packed = self._read_manifests()
         for record in going:
             if record.node_id in packed:
                 self._find_pack_member(record, *packed[record.node_id], running)

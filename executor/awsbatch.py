@@ -2,7 +2,8 @@
 
 One electron, in order (each step in its own module):
 
-1. ``storage``   cloudpickle (function, args, kwargs) to S3
+1. ``storage``   cloudpickle (function, args, kwargs), to S3 (a small task that joins a pack
+                 goes up in its pack's bundle instead: one object for the pack's tasks)
 2. ``preparation`` the runtime image (``registry``: found in ECR by its content tag or built and
                  pushed once), the state machine and the job definition, once per process
 3. ``packs``     electrons arriving together (within ``pack_window`` s) that would get the same
@@ -177,25 +178,34 @@ class AWSBatchExecutor(AsyncBaseExecutor):
         )
         if await self._cancel_requested():
             raise TaskCancelledError("Cancelled before submission: nothing was sent to AWS.")
+        pickled: storage.PickledTask | None = None
         try:
+            # First: a task that cannot be pickled fails before anything else is done.
+            pickled = await asyncio.to_thread(
+                storage.PickledTask, (function, args, kwargs), settings.cache_dir
+            )
             versions = await self._ask(Signals.GET, "version_info")
             prepared = await asyncio.to_thread(preparation.prepare, settings, clients, versions)
-            await asyncio.to_thread(
-                storage.upload_task,
-                clients,
-                location.bucket,
-                location.task_key,
-                (function, args, kwargs),
-                settings.cache_dir,
+            may_pack = settings.pack_window > 0 and await self._state_machine_runs_packs(
+                clients, prepared.state_machine_arn
             )
+            # A small task may travel in its pack's bundle, unless the image is prebuilt: its
+            # runner may be older than bundles.
+            bundled = may_pack and pickled.small and not settings.container_image_uri
+            if not bundled:
+                await asyncio.to_thread(pickled.upload, clients, location.bucket, location.task_key)
             if await self._cancel_requested():
                 raise TaskCancelledError("Cancelled before submission: no job was submitted.")
             packed = None  # a pack of one goes alone, as does every electron with no pack_window
-            if settings.pack_window > 0 and await self._state_machine_runs_packs(
-                clients, prepared.state_machine_arn
-            ):
-                member = packs.Member(settings, clients, prepared, location, called_at)
+            if may_pack:
+                task = pickled.data() if bundled else None
+                member = packs.Member(settings, clients, prepared, location, called_at, task)
                 packed = await asyncio.wrap_future(packs.join(member))
+                if packed is None and bundled:  # alone after all: its own task.pkl
+                    await asyncio.to_thread(
+                        pickled.upload, clients, location.bucket, location.task_key
+                    )
+            pickled.close()
             wake = state().wake_queue(clients)
             if packed is None:
                 wake_url = await asyncio.to_thread(wake.url)
@@ -228,6 +238,9 @@ class AWSBatchExecutor(AsyncBaseExecutor):
             if explained is None:
                 raise
             self._fail(str(explained))
+        finally:
+            if pickled is not None:
+                pickled.close()
 
     @staticmethod
     async def _state_machine_runs_packs(clients: AwsClients, state_machine_arn: str) -> bool:

@@ -5,6 +5,8 @@ S3 layout, under the bucket ``s3_bucket_name`` and the prefix ``s3_prefix`` (def
     PREFIX/tasks/DISPATCH_ID/NODE_ID/task.pkl     cloudpickle of (function, args, kwargs)
     PREFIX/tasks/DISPATCH_ID/NODE_ID/result.pkl   {result, stdout, stderr}, on success
     PREFIX/tasks/DISPATCH_ID/NODE_ID/io.json      stdout, stderr, exception and traceback
+    PREFIX/tasks/DISPATCH_ID/packs/PACK_ID.json   a pack's manifest (array index -> electron)
+    PREFIX/tasks/DISPATCH_ID/packs/PACK_ID.tasks  a pack's small tasks in one object (no task.pkl)
     PREFIX/markers/DISPATCH_ID/NODE_ID.json       completion marker, written by the Lambda
 
 Markers have a prefix of their own so that one listing per dispatch returns only markers, however
@@ -116,6 +118,11 @@ class PackLocation:
     def manifest_key(self) -> str:
         """Array index -> electron, read by each child."""
         return f"{self._root}tasks/{self.dispatch_id}/packs/{self.pack_id}.json"
+
+    @property
+    def bundle_key(self) -> str:
+        """The pack's small tasks, their pickles one after another (the manifest has the ranges)."""
+        return f"{self._root}tasks/{self.dispatch_id}/packs/{self.pack_id}.tasks"
 
     @property
     def marker_key(self) -> str:

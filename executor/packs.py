@@ -1,9 +1,9 @@
 """Packs: electrons of one process that arrive together and share one Batch array job.
 
 What decides a pack (``key``: everything that decides the Batch job), the gathering
-(``Gatherer``), the launch (``launch``: the manifest, then one execution submitting one array
-job) and what a pack sends (``execution_input``, ``manifest``). Child i of the array job runs
-manifest entry i.
+(``Gatherer``), the launch (``launch``: the bundle of the members' small tasks, the manifest,
+then one execution submitting one array job) and what a pack sends (``execution_input``,
+``manifest``, ``Bundle``). Child i of the array job runs manifest entry i.
 
 Gathering: Covalent calls ``run()`` once per electron, so a fan-out arrives as many separate calls
 a few milliseconds apart. Each call joins a group keyed by everything that decides its Batch job
@@ -38,8 +38,16 @@ log = logging.getLogger(__name__)
 
 # The fields of a manifest and of its entries, read by the container (container/runner.py) and
 # by the Lambda (chalice_app/packs.py).
-MANIFEST_FIELDS = ("version", "execution_arn", "report_failures_on_attempt", "resources", "tasks")
-MANIFEST_TASK_FIELDS = ("node_id", "task_uri", "marker", "run_called_ms", "joined_ms")
+# "bundle" and "task_range" only when the pack's tasks travel in one object.
+MANIFEST_FIELDS = (
+    "version",
+    "execution_arn",
+    "report_failures_on_attempt",
+    "resources",
+    "tasks",
+    "bundle",
+)
+MANIFEST_TASK_FIELDS = ("node_id", "task_uri", "marker", "task_range", "run_called_ms", "joined_ms")
 
 # AWS Batch: arrayProperties.size is 2 to 10,000.
 MAX_ARRAY_SIZE = 10_000
@@ -150,13 +158,16 @@ class Member:
         prepared: preparation.Prepared,
         location: TaskLocation,
         called_at: float,
+        task: bytes | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
         self.prepared = prepared
         self.location = location
         self.called_at = called_at  # run() was called (monotonic clock)
-        self.joined_at = time.monotonic()  # ready to be packed: uploaded, image found
+        self.joined_at = time.monotonic()  # ready to be packed: pickled, image found
+        # The pickled task, to travel in the pack's bundle; None: its task.pkl is uploaded.
+        self.task = task
 
 
 class Packed:
@@ -213,7 +224,16 @@ def launch(members: Sequence[Member]) -> list[Packed | None]:
     arn = names.execution_arn(prepared.state_machine_arn, pack.execution_name)
     # A pack's members share their process, so its wake-up queue.
     wake_url = process.state().wake_queue(clients).url()
-    document = manifest(settings, arn, [m.location for m in members], wake_url)
+    bundle = Bundle.of(f"s3://{pack.bucket}/{pack.bundle_key}", [m.task for m in members])
+    if bundle is not None:  # one PutObject for the pack's small tasks
+        storage.upload_parts(
+            clients,
+            pack.bucket,
+            pack.bundle_key,
+            [m.task for m in members if m.task is not None],
+            settings.cache_dir,
+        )
+    document = manifest(settings, arn, [m.location for m in members], wake_url, bundle)
     # How spread out the electrons arrived, in ms from the first run() call: what pack_window
     # has to cover. For people reading a manifest; the children ignore it.
     start = min(m.called_at for m in members)
@@ -230,6 +250,28 @@ def launch(members: Sequence[Member]) -> list[Packed | None]:
         execution.arn,
     )
     return [Packed(execution, index, wake_url) for index in range(len(members))]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A pack's small tasks as one object: where it is, and each member's [start, end) in it
+    (None: that member's task is its own task.pkl)."""
+
+    uri: str
+    ranges: list[tuple[int, int] | None]
+
+    @classmethod
+    def of(cls, uri: str, tasks: Sequence[bytes | None]) -> Bundle | None:
+        """The bundle of these members' tasks, in order; None when none travels in it."""
+        ranges: list[tuple[int, int] | None] = []
+        end = 0
+        for task in tasks:
+            if task is None:
+                ranges.append(None)
+            else:
+                ranges.append((end, end + len(task)))
+                end += len(task)
+        return cls(uri, ranges) if end else None
 
 
 def execution_input(
@@ -277,9 +319,10 @@ def manifest(
     execution_arn: str,
     members: list[TaskLocation],
     wake_url: str | None = None,
+    bundle: Bundle | None = None,
 ) -> dict[str, Any]:
     """Array index -> electron: what each child runs and which marker it reports to."""
-    return {
+    document: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "execution_arn": execution_arn,
         # A child whose task failed reports it at once unless Batch may still retry it.
@@ -295,3 +338,10 @@ def manifest(
             for m in members
         ],
     }
+    if bundle is not None:
+        # A child reads its task with one ranged GetObject; result and io.json stay in task_uri.
+        document["bundle"] = bundle.uri
+        for entry, task_range in zip(document["tasks"], bundle.ranges):
+            if task_range is not None:
+                entry["task_range"] = list(task_range)
+    return document

@@ -1,4 +1,5 @@
-"""Task payloads in S3: the pickled task up, the result and the task's streams down.
+"""Task payloads in S3: the pickled task up (or a pack's small tasks as one object), the result
+and the task's streams down.
 
 Payloads go through a file in ``cache_dir`` and S3's managed (multipart, parallel) transfer, so a
 payload of hundreds of MB is never held twice in memory.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import cloudpickle
@@ -54,19 +56,68 @@ def check_bucket(clients: AwsClients, bucket: str) -> None:
         )
 
 
-def upload_task(
-    clients: AwsClients, bucket: str, key: str, task: tuple[Any, Any, Any], cache_dir: str
-) -> None:
-    os.makedirs(cache_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".pkl") as f:
+# A pickled task up to this size may travel in its pack's bundle (one object for the pack's
+# tasks), so it is held in memory until the pack starts; a larger one is uploaded on its own.
+BUNDLED_TASK_MAX_BYTES = 1024 * 1024
+
+
+class PickledTask:
+    """A task pickled once: in memory while it is small enough for a pack's bundle, else in a file
+    in cache_dir (a payload of hundreds of MB is never held in memory)."""
+
+    def __init__(self, task: tuple[Any, Any, Any], cache_dir: str) -> None:
+        os.makedirs(cache_dir, exist_ok=True)
+        # Open for the task's life in run() (closed by close()): no context manager fits.
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=BUNDLED_TASK_MAX_BYTES, dir=cache_dir, suffix=".pkl"
+        )
         try:
-            cloudpickle.dump(task, f)
+            cloudpickle.dump(task, self._file)
         except Exception as exc:
+            self._file.close()
             raise TaskSerializationError(
                 f"The task cannot be pickled for AWS Batch: {type(exc).__name__}: {exc}. "
                 "Arguments and closures must be picklable (no open files, sockets, locks or "
                 "clients); create such objects inside the electron instead."
             ) from None
+        self.size = self._file.tell()
+
+    @property
+    def small(self) -> bool:
+        """Small enough to travel in a pack's bundle."""
+        return self.size <= BUNDLED_TASK_MAX_BYTES
+
+    def data(self) -> bytes:
+        self._file.seek(0)
+        return self._file.read()
+
+    def upload(self, clients: AwsClients, bucket: str, key: str) -> None:
+        self._file.seek(0)
+        clients.client("s3").upload_fileobj(self._file, bucket, key, Config=_TRANSFER)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def upload_task(
+    clients: AwsClients, bucket: str, key: str, task: tuple[Any, Any, Any], cache_dir: str
+) -> None:
+    pickled = PickledTask(task, cache_dir)
+    try:
+        pickled.upload(clients, bucket, key)
+    finally:
+        pickled.close()
+
+
+def upload_parts(
+    clients: AwsClients, bucket: str, key: str, parts: Sequence[bytes], cache_dir: str
+) -> None:
+    """One object made of the parts, in order, through a file (the parts are not copied into
+    one more buffer)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".parts") as f:
+        for part in parts:
+            f.write(part)
         f.flush()
         clients.client("s3").upload_file(f.name, bucket, key, Config=_TRANSFER)
 

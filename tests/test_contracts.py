@@ -129,9 +129,12 @@ def test_execution_input_fields_are_the_ones_read() -> None:
 
 def test_manifest_fields_are_the_ones_read() -> None:
     settings = ExecutorSettings.resolve({})
-    document = packs.manifest(settings, "arn", [TaskLocation("b", "p", "d", 3)])
+    # With a bundle (one member's task in it, the other's its own task.pkl): every field.
+    bundle = packs.Bundle.of("s3://b/p/tasks/d/packs/3-4-x.tasks", [b"task", None])
+    members = [TaskLocation("b", "p", "d", 3), TaskLocation("b", "p", "d", 4)]
+    document = packs.manifest(settings, "arn", members, None, bundle)
     assert set(document) == set(packs.MANIFEST_FIELDS)
-    assert set(document["tasks"][0]) <= set(packs.MANIFEST_TASK_FIELDS)
+    assert all(set(entry) <= set(packs.MANIFEST_TASK_FIELDS) for entry in document["tasks"])
     read = _keys_read(["container/runner.py", "chalice_app/packs.py"], {"manifest", "entry"})
     assert "tasks" in read and "marker" in read
     assert read <= set(packs.MANIFEST_FIELDS) | set(packs.MANIFEST_TASK_FIELDS), read

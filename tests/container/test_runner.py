@@ -310,6 +310,128 @@ def test_a_missing_manifest_is_not_read_again(s3) -> None:  # type: ignore[no-un
     assert slept == []
 
 
+# --- a pack's small tasks in one object (the bundle) -----------------------------------------
+
+BUNDLE_KEY = "covalent/tasks/d/packs/1-2-abc.tasks"
+
+
+class _CountingS3:
+    """The S3 client, recording each GetObject's arguments and each download."""
+
+    def __init__(self, s3, slow_downs: int = 0) -> None:  # type: ignore[no-untyped-def]
+        self.s3 = s3
+        self.slow_downs = slow_downs
+        self.gets: list[dict] = []
+        self.downloads: list[str] = []
+
+    def get_object(self, **kwargs):  # type: ignore[no-untyped-def]
+        from botocore.exceptions import ClientError
+
+        self.gets.append(kwargs)
+        if self.slow_downs:
+            self.slow_downs -= 1
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "GetObject")
+        return self.s3.get_object(**kwargs)
+
+    def download_file(self, bucket: str, key: str, path: str) -> None:
+        self.downloads.append(key)
+        self.s3.download_file(bucket, key, path)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.s3, name)
+
+
+def _put_bundled_pack(s3) -> list[bytes]:  # type: ignore[no-untyped-def]
+    """Nodes 10 and 12 in the bundle, node 11 (too large, say) in its own task.pkl: the manifest
+    as the executor writes it."""
+    from covalent_eventbatch.executor import packs
+    from covalent_eventbatch.executor.layout import TaskLocation
+    from covalent_eventbatch.executor.settings import ExecutorSettings
+
+    tasks = [cloudpickle.dumps((lambda x: x * 10, [n], {})) for n in (10, 11, 12)]
+    bundled = [tasks[0], None, tasks[2]]
+    bundle = packs.Bundle.of(f"s3://{BUCKET}/{BUNDLE_KEY}", bundled)
+    members = [TaskLocation(BUCKET, "covalent", "d", n) for n in (10, 11, 12)]
+    document = packs.manifest(ExecutorSettings.resolve({}), EXECUTION, members, None, bundle)
+    s3.put_object(Bucket=BUCKET, Key=MANIFEST_KEY, Body=json.dumps(document).encode())
+    s3.put_object(Bucket=BUCKET, Key=BUNDLE_KEY, Body=tasks[0] + tasks[2])
+    s3.put_object(Bucket=BUCKET, Key="covalent/tasks/d/11/task.pkl", Body=tasks[1])
+    return tasks
+
+
+def _result(s3, node: int) -> object:  # type: ignore[no-untyped-def]
+    key = f"covalent/tasks/d/{node}/result.pkl"
+    return cloudpickle.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())["result"]
+
+
+def test_children_read_their_task_from_the_bundle_with_one_ranged_get(s3, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from covalent_eventbatch.container.runner import run_array_child
+
+    tasks = _put_bundled_pack(s3)
+    for index, node in enumerate((10, 11, 12)):
+        counting = _CountingS3(s3)
+        events = _RecordedEvents()
+        assert run_array_child(counting, events, f"s3://{BUCKET}/{MANIFEST_KEY}", str(index)) == 0
+        assert _result(s3, node) == node * 10  # stored in the electron's own folder
+        assert len(events.entries) == 1
+        reads = [g for g in counting.gets if g["Key"] != MANIFEST_KEY]
+        if node == 11:  # no range: its own task.pkl, as before bundles
+            assert (reads, counting.downloads) == ([], ["covalent/tasks/d/11/task.pkl"])
+        else:
+            start = 0 if node == 10 else len(tasks[0])
+            end = start + len(tasks[index]) - 1
+            assert reads == [{"Bucket": BUCKET, "Key": BUNDLE_KEY, "Range": f"bytes={start}-{end}"}]
+            assert counting.downloads == []
+    # A retried child (its next attempt) reads its range again.
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "2")
+    s3.delete_object(Bucket=BUCKET, Key="covalent/tasks/d/12/result.pkl")
+    assert run_array_child(s3, _RecordedEvents(), f"s3://{BUCKET}/{MANIFEST_KEY}", "2") == 0
+    assert _result(s3, 12) == 120
+    assert "covalent/tasks/d/12/task.pkl" not in _keys(s3)
+
+
+def test_the_bundle_read_is_retried_after_slow_down(s3) -> None:  # type: ignore[no-untyped-def]
+    from covalent_eventbatch.container.runner import read_bundled_task, read_manifest
+
+    tasks = _put_bundled_pack(s3)
+    manifest = read_manifest(s3, BUCKET, MANIFEST_KEY, 2)
+    counting = _CountingS3(s3, slow_downs=2)
+    body = read_bundled_task(counting, manifest, manifest["tasks"][2], sleep=lambda _: None)
+    assert body == tasks[2] and len(counting.gets) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("truncate", "got "),
+        ("delete", "NoSuchKey"),
+        ("no bundle", "gives a task range but no s3:// bundle"),
+    ],
+)
+def test_a_child_that_cannot_read_its_range_fails_naming_the_bundle(  # type: ignore[no-untyped-def]
+    s3, capsys, change, expected
+) -> None:
+    from covalent_eventbatch.container.runner import EXIT_NO_TASK, run_array_child
+
+    tasks = _put_bundled_pack(s3)
+    if change == "truncate":
+        s3.put_object(Bucket=BUCKET, Key=BUNDLE_KEY, Body=tasks[0] + tasks[2][:-5])
+    elif change == "delete":
+        s3.delete_object(Bucket=BUCKET, Key=BUNDLE_KEY)
+    else:
+        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read())
+        del manifest["bundle"]
+        s3.put_object(Bucket=BUCKET, Key=MANIFEST_KEY, Body=json.dumps(manifest).encode())
+    events = _RecordedEvents()
+    code = run_array_child(s3, events, f"s3://{BUCKET}/{MANIFEST_KEY}", "2")
+    err = capsys.readouterr().err
+    assert code == EXIT_NO_TASK, err
+    assert expected in err
+    if change != "no bundle":
+        assert f"of bundle s3://{BUCKET}/{BUNDLE_KEY} for node 12" in err
+    assert events.entries == []
+
+
 # --- a single electron's job announces its own electron too ----------------------------------
 
 SINGLE_EXECUTION = "arn:aws:states:us-east-1:1:execution:covalent-eventbatch:d-1"

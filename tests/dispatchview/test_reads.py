@@ -103,6 +103,38 @@ def test_packed_electrons_are_found_through_their_packs_manifest(reader: Dispatc
     assert (rows[8].stage, rows[8].execution_arn) == ("not started", None)  # not packed
 
 
+def test_electrons_whose_tasks_went_in_their_packs_bundle_are_found_from_the_manifest(
+    reader: DispatchReader,
+) -> None:
+    from covalent_eventbatch.executor.layout import PackLocation
+    from covalent_eventbatch.executor.names import execution_arn
+
+    # No folder of their own (no task.pkl, no outcome yet): only the manifest and the bundle.
+    pack = PackLocation(BUCKET, "covalent", DISPATCH, (2, 3))
+    arn = execution_arn(reader.state_machine_arn, pack.execution_name)
+    manifest = {
+        "execution_arn": arn,
+        "bundle": f"s3://{BUCKET}/{pack.bundle_key}",
+        "tasks": [{"node_id": 2, "task_range": [0, 1]}, {"node_id": 3, "task_range": [1, 2]}],
+    }
+    _put(pack.manifest_key, json.dumps(manifest).encode())
+    _put(pack.bundle_key, b"ab")
+    with pytest.raises(DispatchViewError, match=r"its electrons here: 2, 3\)"):
+        reader.node(9)
+    assert reader.node(3).execution_arn is None  # the manifest is written before the start
+    boto3.client("stepfunctions").start_execution(
+        stateMachineArn=reader.state_machine_arn, name=pack.execution_name, input="{}"
+    )
+    rows = {
+        row.node_id: row for row in dispatch_status(reader.snapshot(), reader.settings).electrons
+    }
+    assert sorted(rows) == [2, 3]
+    assert rows[2].execution_arn == rows[3].execution_arn == arn
+    assert rows[3].stage == "starting execution"
+    node = reader.node(2)
+    assert (node.execution_arn, node.execution_status) == (arn, "RUNNING")
+
+
 def test_an_unknown_dispatch_says_so(reader: DispatchReader) -> None:
     with pytest.raises(UnknownDispatchError, match=f"unknown dispatch {DISPATCH}: no electron"):
         reader.snapshot()

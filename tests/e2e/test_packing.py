@@ -1,8 +1,9 @@
 """Packs: a fan-out's electrons run as one Batch array job, each keeping its own outcome.
 
 Through a real `covalent start` dispatcher on the local stack. Each electron still has its own
-task payload, result, marker and Covalent status; what changes is the number of executions and
-SubmitJob calls, which these tests read back from Step Functions and Batch.
+result, marker and Covalent status; what changes is the number of executions and SubmitJob
+calls, which these tests read back from Step Functions and Batch, and of task uploads: a pack's
+small tasks go up as one object, which each child reads its range of.
 """
 
 from __future__ import annotations
@@ -33,10 +34,19 @@ def _executions(aws, local_stack, dispatch_id: str) -> list[dict]:
 
 def _manifests(aws, dispatch_id: str) -> list[dict]:
     s3 = aws.client("s3")
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"covalent/tasks/{dispatch_id}/packs/")
     return [
-        json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
-        for o in listed.get("Contents", [])
+        json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        for key in _keys(aws, f"covalent/tasks/{dispatch_id}/packs/")
+        if key.endswith(".json")  # the bundles of tasks are there too
+    ]
+
+
+def _keys(aws, prefix: str) -> list[str]:
+    s3 = aws.client("s3")
+    return [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        for o in page.get("Contents", [])
     ]
 
 
@@ -292,3 +302,54 @@ def test_an_older_state_machine_runs_a_fan_out_unpacked_with_one_warning(
     ]
     assert len(warnings) == 1, warnings
     assert "WARNING" in warnings[0] and "eventbatch deploy" in warnings[0]
+
+
+def test_a_packs_tasks_go_up_as_one_object_each_child_reading_its_range(
+    covalent_server, local_stack, aws, capsys
+):
+    from covalent_eventbatch.cli import main
+
+    @ct.electron(executor="awsbatch")
+    def triple(i):
+        return 3 * i
+
+    @ct.lattice
+    def fan_out(n):
+        return [triple(i) for i in range(n)]
+
+    result = run(fan_out, 12)
+    assert str(result.status) == "COMPLETED", explain(result)
+    assert result.result == [3 * i for i in range(12)]
+    nodes = {n["node_id"] for n in electron_nodes(result, "triple")}
+    dispatch = result.dispatch_id
+    manifests = _manifests(aws, dispatch)
+    assert manifests and max(len(m["tasks"]) for m in manifests) >= 2
+    bundles = sorted(
+        k for k in _keys(aws, f"covalent/tasks/{dispatch}/packs/") if k.endswith(".tasks")
+    )
+    # One object (one PutObject) per pack for its members' tasks, each member its own range.
+    assert sorted(m["bundle"] for m in manifests) == [f"s3://{BUCKET}/{k}" for k in bundles]
+    s3 = aws.client("s3")
+    for m in manifests:
+        key = m["bundle"][len(f"s3://{BUCKET}/") :]
+        ranges = sorted(tuple(t["task_range"]) for t in m["tasks"])
+        assert ranges[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert ranges[-1][1] == s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    packed = {t["node_id"] for m in manifests for t in m["tasks"]}
+    alone = nodes - packed  # a straggler that went alone uploads its own task.pkl, as before
+    assert packed <= nodes and len(alone) <= 1, (packed, alone)
+    keys = set(_keys(aws, f"covalent/tasks/{dispatch}/"))
+    for node in nodes:
+        folder = f"covalent/tasks/{dispatch}/{node}/"
+        assert (folder + "task.pkl" in keys) == (node in alone), node
+        assert folder + "result.pkl" in keys and folder + "io.json" in keys
+
+    # The status view finds every electron, and cleanup takes the bundles too.
+    assert main(["status", dispatch, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert nodes <= {e["node_id"] for e in shown["electrons"]}
+    assert main(["logs", dispatch, str(min(packed))]) == 0  # one packed electron on its own
+    capsys.readouterr()
+    assert main(["cleanup", dispatch]) == 0
+    capsys.readouterr()
+    assert _keys(aws, f"covalent/tasks/{dispatch}/") == []
