@@ -26,7 +26,7 @@ from covalent_eventbatch.controlplane import deploy, iampolicy
 from covalent_eventbatch.executor.settings import ExecutorSettings
 from covalent_eventbatch.statemachine.definition import build_definition
 
-from ..e2e.helpers import explain
+from ..e2e.helpers import execution_ended, explain
 from .relaying import relayed_rules
 
 pytestmark = pytest.mark.e2e
@@ -326,7 +326,8 @@ def test_an_electron_runs_on_the_deployed_control_plane(
     sfn = aws.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=deployed["StateMachineArn"])["executions"]
     (execution,) = [e for e in executions if e["name"].startswith(dispatch_id)]
-    assert execution["status"] == "SUCCEEDED"
+    # The electron completes on its container's announcement, before the execution ends.
+    assert execution_ended(aws, execution["executionArn"])["status"] == "SUCCEEDED"
     bucket = deployed["S3BucketName"]
     marker_keys = aws.client("s3").list_objects_v2(
         Bucket=bucket, Prefix=f"covalent/markers/{dispatch_id}/"

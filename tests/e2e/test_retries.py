@@ -26,9 +26,13 @@ def _output(node: dict):
 
 
 def _job(aws, dispatch_id: str, node_id: int, timeout: float = 60) -> dict:
-    """The electron's Batch job once it ended: the container announces the electron (and the
-    electron completes) before Batch records its last attempt's end."""
-    job_id = marker(aws, dispatch_id, node_id)["job_id"]
+    """The electron's Batch job once it ended."""
+    return _ended_job(aws, marker(aws, dispatch_id, node_id)["job_id"], timeout)
+
+
+def _ended_job(aws, job_id: str, timeout: float = 60) -> dict:
+    """The Batch job once it ended: the container announces the electron (and the electron
+    completes) before Batch records its last attempt's end."""
     deadline = time.monotonic() + timeout
     while (job := aws.client("batch").describe_jobs(jobs=[job_id])["jobs"][0])["status"] not in (
         "SUCCEEDED",
@@ -109,7 +113,7 @@ def test_a_packed_electron_retries_alone(covalent_server, aws) -> None:
     nodes = electron_nodes(result, "fails_on_first_attempt")
     job_ids = {marker(aws, result.dispatch_id, n["node_id"])["job_id"] for n in nodes}
     assert all(":" in j for j in job_ids), job_ids  # array children
-    jobs = aws.client("batch").describe_jobs(jobs=sorted(job_ids))["jobs"]
+    jobs = [_ended_job(aws, job_id) for job_id in sorted(job_ids)]
     assert sorted(len(j["attempts"]) for j in jobs) == [1, 1, 1, 2]
 
 
@@ -135,7 +139,7 @@ def test_a_reclaimed_host_is_retried_and_completes(covalent_server, aws) -> None
     result = ct.get_result(dispatch_id, wait=True)
     assert str(result.status) == "COMPLETED", explain(result)
     assert result.result == 2
-    job = aws.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
+    job = _ended_job(aws, job_id)
     assert [a.get("statusReason") for a in job["attempts"]] == [
         reason,
         "Essential container in task exited",
